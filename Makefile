@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OUT ?= runs/default
+
+.PHONY: venv run test lint format bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[onnxruntime,dev]'
+	touch $(STAMP)
+
+run: venv
+	$(BIN)/dlspec-ray run --model mnist-8@1.0.0 --dataset mnist-test@1.0.0 \
+		--software onnxruntime-cpu@1.0.0 --hardware x86-64-cpu@1.0.0 \
+		--reference mnist-8-onnxruntime-reference@1.0.0 --out $(OUT)
+
+test: venv
+	$(BIN)/ruff check dlspec_ray tests benchmarks tools
+	$(BIN)/ruff format --check dlspec_ray tests benchmarks tools
+	$(BIN)/dlspec-ray validate manifests/
+	$(BIN)/python -m pytest -q
+
+lint:
+	$(BIN)/ruff check dlspec_ray tests benchmarks tools
+
+format:
+	$(BIN)/ruff format dlspec_ray tests benchmarks tools
+	$(BIN)/ruff check --fix dlspec_ray tests benchmarks tools
+
+bench: venv
+	$(BIN)/python benchmarks/bench_mnist.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

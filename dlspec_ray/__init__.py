@@ -1,0 +1,38 @@
+"""dlspec-ray: evaluate DLSpec deep-learning task manifests on Ray.
+
+The names below load on first use, so ``import dlspec_ray`` stays cheap and
+starts nothing.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DLSpecError",
+    "EvaluationFailed",
+    "EvaluationResult",
+    "Task",
+    "evaluate",
+    "resolve_task",
+]
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from dlspec_ray.errors import DLSpecError, EvaluationFailed
+
+if TYPE_CHECKING:
+    from dlspec_ray.evaluation import EvaluationResult, evaluate
+    from dlspec_ray.task import Task, resolve_task
+
+_LAZY = {
+    "evaluate": "dlspec_ray.evaluation",
+    "EvaluationResult": "dlspec_ray.evaluation",
+    "Task": "dlspec_ray.task",
+    "resolve_task": "dlspec_ray.task",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dlspec_ray' has no attribute {name!r}")

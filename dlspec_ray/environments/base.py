@@ -1,0 +1,42 @@
+"""The environment interface: where a host actor's stage code runs.
+
+An environment is started once per host actor and closed when the actor ends.
+It is deliberately tiny (start, call a stage, close) so that an in-process
+interpreter, a separate interpreter and a framework container can all stand
+behind it, and the runtime never needs to know which one it talks to.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Environment", "StageCall"]
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from dlspec_ray.spec.types import StageSource
+
+
+@dataclass(frozen=True)
+class StageCall:
+    """A stage's return value, and how long the stage itself took, measured where it ran."""
+
+    value: Any
+    seconds: float
+
+
+@runtime_checkable
+class Environment(Protocol):
+    kind: str
+
+    def start(self, stages: Mapping[str, StageSource], ctx: Mapping[str, Any]) -> None:
+        """Compile ``stages`` and keep ``ctx`` for every later call."""
+
+    def call(self, stage: str, data: Any) -> StageCall:
+        """Run one stage on ``data``; a ``load`` stage's value becomes ``ctx["model"]``."""
+
+    def describe(self) -> dict[str, Any]:
+        """Kind, interpreter or image, and framework versions, as seen from inside."""
+
+    def close(self) -> None:
+        """Release everything ``start`` acquired; safe to call twice."""

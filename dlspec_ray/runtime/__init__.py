@@ -1,0 +1,27 @@
+"""Ray: connecting, placing and starting host actors, and streaming batches through them."""
+
+from __future__ import annotations
+
+__all__ = [
+    "Batch",
+    "BatchOutcome",
+    "HostActor",
+    "HostPool",
+    "HostSetupError",
+    "HostSpec",
+    "RayConnection",
+    "capacity",
+    "check_post_output",
+    "choose_request",
+    "connect",
+    "node_table",
+    "plan_batches",
+    "run_batches",
+    "start_pool",
+]
+
+from dlspec_ray.runtime.cluster import RayConnection, connect
+from dlspec_ray.runtime.host import HostActor, HostSpec, check_post_output
+from dlspec_ray.runtime.placement import capacity, choose_request, node_table
+from dlspec_ray.runtime.pool import HostPool, HostSetupError, start_pool
+from dlspec_ray.runtime.scheduler import Batch, BatchOutcome, plan_batches, run_batches

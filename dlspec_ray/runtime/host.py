@@ -1,0 +1,115 @@
+"""The host actor: one environment for its whole life, serving batches stage by stage."""
+
+from __future__ import annotations
+
+__all__ = ["HostActor", "HostSpec", "check_post_output"]
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlspec_ray.artifacts import fetch_all
+from dlspec_ray.environments import make_environment
+from dlspec_ray.spec.types import ModelManifest, SoftwareManifest
+from dlspec_ray.stages import Envelope, StageChain, build_context, format_stage_error
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """Everything a host actor needs to set itself up; plain data, sent once."""
+
+    model: ModelManifest
+    software: SoftwareManifest | None
+    environment: str
+    batch_size: int
+    num_threads: int
+    options: dict[str, Any] = field(default_factory=dict)
+    cache_dir: str | None = None
+
+
+class HostActor:
+    """Wrapped with ``ray.remote`` by the pool; plain class so it is testable without Ray."""
+
+    def __init__(self, spec: HostSpec):
+        self.spec = spec
+        self.node_id = _current_node_id()
+        self.setup_error: str | None = None
+        self.setup_s = 0.0
+        self.environment = make_environment(spec.environment, spec.software)
+        self.chain = StageChain(self.environment)
+        started = time.perf_counter()
+        try:
+            self._start()
+        except Exception as exc:
+            self.setup_error = format_stage_error("load", exc)
+        self.setup_s = time.perf_counter() - started
+
+    def _start(self) -> None:
+        artifacts = fetch_all(
+            self.spec.model.artifacts, Path(self.spec.cache_dir) if self.spec.cache_dir else None
+        )
+        ctx = build_context(
+            self.spec.model,
+            artifacts,
+            batch_size=self.spec.batch_size,
+            num_threads=self.spec.num_threads,
+            options=self.spec.options,
+        )
+        self.environment.start(self.spec.model.stages, ctx)
+        self.environment.call("load", ctx["artifacts"])
+
+    def ready(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "error": self.setup_error,
+            "setup_s": self.setup_s,
+            "environment": None if self.setup_error else self.environment.describe(),
+        }
+
+    def pre(self, inputs: Any, start: int | None = None, stop: int | None = None) -> Envelope:
+        batch = inputs if start is None else inputs[start:stop]
+        return self.chain.pre(batch)
+
+    def run(self, envelope: Envelope) -> Envelope:
+        return self.chain.run(envelope)
+
+    def post(self, envelope: Envelope, rows: int) -> Envelope:
+        out = self.chain.post(envelope)
+        if out.error is None:
+            problem = check_post_output(out.value, rows)
+            if problem:
+                return Envelope(None, out.ms, f"post-process: {problem}")
+        return out
+
+    def close(self) -> None:
+        self.environment.close()
+
+    def __ray_shutdown__(self) -> None:
+        self.close()
+
+
+def check_post_output(value: Any, rows: int) -> str | None:
+    """Why ``value`` breaks the post-process contract, or None when it keeps it."""
+    if not isinstance(value, dict) or "top_k" not in value:
+        return f"expected a dict with 'top_k' (an int array [B, k]), got {type(value).__name__}"
+    for key in ("top_k", "scores", "output"):
+        if key not in value:
+            continue
+        array = np.asarray(value[key])
+        if array.ndim != 2 or array.shape[0] != rows:
+            return f"expected {key!r} of shape [{rows}, k], got shape {list(array.shape)}"
+    return None
+
+
+def _current_node_id() -> str:
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    except Exception:
+        pass
+    return "local"

@@ -1,0 +1,60 @@
+"""Pre-process, run and post-process as three separately timed hops over one environment.
+
+Each hop takes and returns an ``Envelope`` so that the runtime can pass the
+envelopes between hops as object references: the batch's data never returns to
+the driver between stages, and a stage's failure travels down the chain as data
+instead of as an exception, so the batch is recorded with its error and the
+host actor keeps serving other batches.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Envelope", "StageChain", "format_stage_error"]
+
+import traceback
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dlspec_ray.environments.base import Environment
+
+# Timings are reported under these short names; the manifest keys are the long ones.
+_TIMED = {"pre-process": "pre", "run": "run", "post-process": "post"}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    value: Any
+    ms: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+class StageChain:
+    def __init__(self, environment: Environment):
+        self.environment = environment
+
+    def pre(self, batch: Any) -> Envelope:
+        return self._hop("pre-process", Envelope(batch))
+
+    def run(self, envelope: Envelope) -> Envelope:
+        return self._hop("run", envelope)
+
+    def post(self, envelope: Envelope) -> Envelope:
+        return self._hop("post-process", envelope)
+
+    def _hop(self, stage: str, envelope: Envelope) -> Envelope:
+        if envelope.error is not None:
+            return envelope
+        try:
+            call = self.environment.call(stage, envelope.value)
+        except Exception as exc:
+            return replace(envelope, value=None, error=format_stage_error(stage, exc))
+        return Envelope(call.value, {**envelope.ms, _TIMED[stage]: call.seconds * 1e3})
+
+
+def format_stage_error(stage: str, exc: BaseException) -> str:
+    """``stage: Type: message`` plus the innermost frame inside the manifest's own code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    in_manifest = [f for f in frames if f.filename.endswith((".yaml", ".yml"))]
+    frame = (in_manifest or frames or [None])[-1]
+    where = f" (at {frame.filename}:{frame.lineno})" if frame else ""
+    return f"{stage}: {type(exc).__name__}: {exc}{where}"

@@ -1,0 +1,396 @@
+"""Turning a manifest's artifact sources into verified local paths.
+
+The checksum is the artifact's identity: bytes are hashed while they stream in,
+and only a file whose digest matches is renamed into the cache, so a file that
+does not match is never cached and never used. A cached blob is used without
+downloading (or re-hashing) it again: it was verified before it was published.
+Remote sources must carry a checksum; a local file without one is used in place.
+
+Network failures that may pass (connection errors, timeouts, 5xx, 429) are
+retried a bounded number of times with exponential backoff; answers that will
+not change (404, 403, ...) fail at once.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Progress", "fetch", "fetch_all"]
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, TypeVar
+from urllib.parse import unquote, urlparse
+
+import requests
+import urllib3
+
+from dlspec_ray.artifacts.cache import (
+    cached_blob,
+    default_cache_dir,
+    publish_blob,
+    staged_file,
+    unpacked_dir,
+)
+from dlspec_ray.artifacts.checksum import CHUNK_SIZE, parse_checksum, sha256_file
+from dlspec_ray.artifacts.unpack import SUPPORTED_ARCHIVES, archive_format, safe_unpack
+from dlspec_ray.errors import ArtifactError, UsageError
+from dlspec_ray.spec.types import Source
+
+# Called as progress(bytes so far, total bytes or None when the server does not say).
+Progress = Callable[[int, int | None], None]
+
+_T = TypeVar("_T")
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\[\]]+)")
+_MAX_RETRY_AFTER_S = 30.0
+_GIVE_UP = "download the file yourself and point source: at the local copy (keeping the checksum)."
+
+
+def fetch(
+    source: Source,
+    cache_dir: Path | None = None,
+    *,
+    connect_timeout: float = 5,
+    read_timeout: float = 60,
+    retries: int = 3,
+    backoff: float = 0.5,
+    progress: Progress | None = None,
+) -> Path:
+    """The local path to use for ``source``: a file, or a folder when ``source.unpack``.
+
+    ``retries`` is the number of extra attempts after the first; the waits between
+    attempts are ``backoff``, ``2 * backoff``, ``4 * backoff``, ...
+    """
+    with _Fetcher.create(
+        cache_dir, connect_timeout, read_timeout, retries, backoff, progress
+    ) as fetcher:
+        return fetcher.fetch(source)
+
+
+def fetch_all(
+    sources: Iterable[Source],
+    cache_dir: Path | None = None,
+    *,
+    connect_timeout: float = 5,
+    read_timeout: float = 60,
+    retries: int = 3,
+    backoff: float = 0.5,
+    progress: Progress | None = None,
+) -> dict[str, Path]:
+    """``{source.name: local path}``; stops at the first source that fails."""
+    paths: dict[str, Path] = {}
+    with _Fetcher.create(
+        cache_dir, connect_timeout, read_timeout, retries, backoff, progress
+    ) as fetcher:
+        for source in sources:
+            if source.name in paths:
+                raise ArtifactError(
+                    f"{_where(source)}: the artifact name {source.name!r} is used twice; "
+                    "give each source a unique name."
+                )
+            paths[source.name] = fetcher.fetch(source)
+    return paths
+
+
+class _Transient(Exception):
+    """A failed attempt worth repeating."""
+
+    def __init__(self, reason: str, retry_after: float = 0.0):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Fetcher:
+    cache: Path
+    connect_timeout: float
+    read_timeout: float
+    retries: int
+    backoff: float
+    progress: Progress | None
+    session: requests.Session | None = None
+
+    @classmethod
+    def create(
+        cls,
+        cache_dir: Path | None,
+        connect_timeout: float,
+        read_timeout: float,
+        retries: int,
+        backoff: float,
+        progress: Progress | None,
+    ) -> _Fetcher:
+        if connect_timeout <= 0 or read_timeout <= 0:
+            raise UsageError(
+                f"fetch timeouts must be positive seconds, got connect_timeout="
+                f"{connect_timeout!r}, read_timeout={read_timeout!r}."
+            )
+        if retries < 0 or backoff < 0:
+            raise UsageError(
+                f"fetch retries and backoff must be >= 0, got retries={retries!r}, "
+                f"backoff={backoff!r}."
+            )
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        return cls(cache, connect_timeout, read_timeout, retries, backoff, progress)
+
+    def __enter__(self) -> _Fetcher:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.session is not None:
+            self.session.close()
+
+    def fetch(self, source: Source) -> Path:
+        try:
+            return self._fetch(source)
+        except ArtifactError as exc:
+            raise ArtifactError(f"{_where(source)}: {exc}") from exc
+        except OSError as exc:
+            raise ArtifactError(
+                f"{_where(source)}: cannot write {source.source} into the artifact cache "
+                f"{self.cache}: {exc}. Free some disk space or fix the folder's permissions, "
+                "or set DLSPEC_RAY_CACHE to a writable folder."
+            ) from exc
+
+    def _fetch(self, source: Source) -> Path:
+        expected = parse_checksum(source.checksum) if source.checksum else None
+        if source.is_remote:
+            if expected is None:
+                raise ArtifactError(
+                    f"the remote source {source.source} has no checksum, and a download is "
+                    "only used once its bytes are verified; add checksum: sha256:<digest> "
+                    "(run `sha256sum FILE` on a copy you trust)."
+                )
+            return self._remote(source, expected)
+        path = _local_path(source)
+        if expected is None:
+            return self._local_in_place(source, path)
+        return self._local_verified(source, path, expected)
+
+    def _remote(self, source: Source, expected: str) -> Path:
+        name = _url_basename(source)
+        _require_archive(source, name)
+        if source.unpack and unpacked_dir(self.cache, expected).is_dir():
+            return unpacked_dir(self.cache, expected)
+        blob = cached_blob(self.cache, expected, name)
+        if blob is None:
+            with staged_file(self.cache, name) as staged:
+                _verify(source.source, expected, self._download(source.source, staged))
+                blob = publish_blob(self.cache, expected, staged)
+        return self._finish(source, blob, expected)
+
+    def _local_in_place(self, source: Source, path: Path) -> Path:
+        if not path.exists():
+            raise ArtifactError(_missing(source, path))
+        if not source.unpack:
+            return path
+        _require_archive(source, path.name)
+        if not path.is_file():
+            raise ArtifactError(f"{path} is a folder, but unpack: true needs an archive file.")
+        # Keyed by the bytes, so an edited archive is unpacked afresh.
+        return safe_unpack(path, unpacked_dir(self.cache, _read(sha256_file, path)))
+
+    def _local_verified(self, source: Source, path: Path, expected: str) -> Path:
+        _require_archive(source, path.name)
+        if source.unpack and unpacked_dir(self.cache, expected).is_dir():
+            return unpacked_dir(self.cache, expected)
+        blob = cached_blob(self.cache, expected, path.name)
+        if blob is None:
+            if not path.exists():
+                raise ArtifactError(_missing(source, path))
+            if not path.is_file():
+                raise ArtifactError(
+                    f"{path} is a folder; a checksum can only pin a file. Remove checksum:, "
+                    "or point source: at an archive of the folder with unpack: true."
+                )
+            with staged_file(self.cache, path.name) as staged:
+                _verify(str(path), expected, self._copy(path, staged))
+                blob = publish_blob(self.cache, expected, staged)
+        return self._finish(source, blob, expected)
+
+    def _finish(self, source: Source, blob: Path, digest: str) -> Path:
+        if not source.unpack:
+            return blob
+        return safe_unpack(blob, unpacked_dir(self.cache, digest))
+
+    def _copy(self, path: Path, staged: Path) -> str:
+        """Copy while hashing, so the bytes cached are exactly the bytes verified."""
+        digest = hashlib.sha256()
+        total = _read(lambda p: p.stat().st_size, path)
+        done = 0
+        source_file: BinaryIO = _read(lambda p: open(p, "rb"), path)  # noqa: SIM115 - closed below
+        with source_file, open(staged, "wb") as sink:
+            while chunk := source_file.read(CHUNK_SIZE):
+                sink.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if self.progress is not None:
+                    self.progress(done, total)
+        return digest.hexdigest()
+
+    def _download(self, url: str, staged: Path) -> str:
+        attempts = self.retries + 1
+        reason = ""
+        for attempt in range(attempts):
+            try:
+                return self._download_once(url, staged)
+            except _Transient as exc:
+                reason = exc.reason
+                if attempt + 1 < attempts:
+                    wait = self.backoff * 2**attempt
+                    time.sleep(max(wait, min(exc.retry_after, _MAX_RETRY_AFTER_S)))
+        raise ArtifactError(
+            f"could not download {url}: {reason} (tried {attempts} time(s), with "
+            f"{self.connect_timeout:g} s connect and {self.read_timeout:g} s read timeouts). "
+            "Check the URL and that its host is reachable from this machine; if the server "
+            f"is just slow, raise the timeouts or retries; or {_GIVE_UP}"
+        )
+
+    def _download_once(self, url: str, staged: Path) -> str:
+        if self.session is None:
+            self.session = requests.Session()
+        try:
+            response = self.session.get(
+                url,
+                stream=True,
+                timeout=(self.connect_timeout, self.read_timeout),
+                # The checksum is of the file as published, not of a decoded body.
+                headers={"Accept-Encoding": "identity"},
+            )
+        except requests.RequestException as exc:
+            raise _Transient(self._reason(exc)) from exc
+        with response:
+            status = response.status_code
+            if status >= 500 or status == 429:
+                raise _Transient(f"HTTP {status} {response.reason}", _retry_after(response))
+            if status >= 400:
+                raise ArtifactError(
+                    f"HTTP {status} {response.reason} for {url} (not retried: this answer "
+                    "will not change by asking again). Check the URL, and whether the server "
+                    f"needs credentials or the file moved; or {_GIVE_UP}"
+                )
+            total = _content_length(response)
+            digest = hashlib.sha256()
+            done = 0
+            chunks = response.raw.stream(CHUNK_SIZE, decode_content=False)
+            with open(staged, "wb") as sink:
+                while True:
+                    try:
+                        chunk = next(chunks, None)
+                    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+                        raise _Transient(self._reason(e)) from e
+                    if chunk is None:
+                        break
+                    sink.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if self.progress is not None:
+                        self.progress(done, total)
+        return digest.hexdigest()
+
+    def _reason(self, exc: BaseException) -> str:
+        """One readable line instead of urllib3's nested exception text."""
+        if isinstance(exc, requests.ConnectTimeout):
+            return f"no connection within {self.connect_timeout:g} s (connect timeout)"
+        timeouts = (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)
+        if isinstance(exc, timeouts) or "Read timed out" in str(exc):
+            return f"the server sent nothing for {self.read_timeout:g} s (read timeout)"
+        text = str(exc)
+        match = _ERRNO.search(text)
+        if match:
+            return match.group(1).strip().lower()
+        return f"{type(exc).__name__}: {text[:200]}"
+
+
+def _where(source: Source) -> str:
+    parts = [part for part in (source.origin, source.field) if part]
+    return ": ".join(parts) if parts else f"artifact {source.name!r}"
+
+
+def _local_path(source: Source) -> Path:
+    text = source.source
+    if text.startswith("file:"):
+        parsed = urlparse(text)
+        path = Path(unquote(parsed.path))
+        if parsed.netloc not in ("", "localhost") or not path.is_absolute():
+            raise ArtifactError(
+                f"{text!r} is not an absolute file URL; write file:///absolute/path "
+                "(three slashes), or a path relative to the manifest's folder."
+            )
+        return path
+    if _SCHEME.match(text):
+        scheme = text.split("://", 1)[0]
+        raise ArtifactError(
+            f"unsupported source scheme {scheme!r} in {text!r}; expected file:///absolute/path, "
+            "a path relative to the manifest's folder, http:// or https://."
+        )
+    path = Path(text)
+    if path.is_absolute():
+        return path
+    return Path(os.path.abspath(Path(source.base_dir) / path))
+
+
+def _missing(source: Source, path: Path) -> str:
+    relative = not source.source.startswith("file:") and not Path(source.source).is_absolute()
+    how = (
+        f" ({source.source!r} is resolved against the manifest's folder {source.base_dir})"
+        if relative
+        else ""
+    )
+    return f"the local file {path} does not exist{how}; fix source:, or put the file there."
+
+
+def _url_basename(source: Source) -> str:
+    """The file name the URL ends in, so the cached blob keeps its extension."""
+    name = unquote(urlparse(source.source).path).rsplit("/", 1)[-1]
+    name = "".join("_" if c in "\\\x00" else c for c in name)[-200:]
+    if name in ("", ".", ".."):
+        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in source.name) or "blob"
+    return name
+
+
+def _require_archive(source: Source, name: str) -> None:
+    if source.unpack and archive_format(name) is None:
+        raise ArtifactError(
+            f"unpack: true, but {name!r} does not end in one of {', '.join(SUPPORTED_ARCHIVES)}, "
+            "so its archive format is unknown; set unpack: false, or use a file name or URL "
+            "with the archive's extension."
+        )
+
+
+def _verify(what: str, expected: str, actual: str) -> None:
+    if actual != expected:
+        raise ArtifactError(
+            f"checksum mismatch for {what}: expected sha256:{expected}, got "
+            f"sha256:{actual}. The file changed or the manifest is wrong; if you trust the "
+            f"new file, set checksum: sha256:{actual}. The file was neither cached nor used."
+        )
+
+
+def _read(action: Callable[[Path], _T], path: Path) -> _T:
+    try:
+        return action(path)
+    except OSError as exc:
+        raise ArtifactError(f"cannot read the local file {path}: {exc.strerror}.") from exc
+
+
+def _content_length(response: requests.Response) -> int | None:
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.isdigit() else None
+
+
+def _retry_after(response: requests.Response) -> float:
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() else 0.0

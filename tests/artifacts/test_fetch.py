@@ -1,0 +1,415 @@
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+import tarfile
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dlspec_ray.artifacts import fetch, fetch_all
+from dlspec_ray.errors import ArtifactError, UsageError
+from dlspec_ray.spec.types import Source
+
+FAST = {"retries": 3, "backoff": 0.01}
+WHERE = r"manifests/test-dataset\.yaml: sources\[0\]\.source: "
+DATA = b"\x08\x01" + bytes(range(256)) * 40
+CHECKSUM = "sha256:" + hashlib.sha256(DATA).hexdigest()
+HEX = CHECKSUM.removeprefix("sha256:")
+OTHER = "sha256:" + hashlib.sha256(b"something else").hexdigest()
+
+MakeSource = Callable[..., Source]
+ListFiles = Callable[[Path], list[Path]]
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_http_fetch_is_verified_cached_and_not_downloaded_again(
+    http_server, make_source: MakeSource, cache: Path, list_files: ListFiles
+) -> None:
+    checksum = http_server.add("models/mnist-8.onnx", DATA)
+    source = make_source(http_server.url("models/mnist-8.onnx"), checksum)
+    seen: list[tuple[int, int | None]] = []
+
+    path = fetch(source, cache, progress=lambda done, total: seen.append((done, total)))
+
+    assert path == cache / "sha256" / HEX / "mnist-8.onnx"
+    assert path.read_bytes() == DATA
+    assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert seen[-1] == (len(DATA), len(DATA))
+    assert fetch(source, cache) == path
+    assert http_server.requests == ["/models/mnist-8.onnx"]
+    assert list_files(cache) == [path]
+
+
+def test_the_cache_folder_comes_from_the_environment(
+    http_server, make_source: MakeSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DLSPEC_RAY_CACHE", str(tmp_path / "env-cache"))
+    checksum = http_server.add("w.bin", DATA)
+    path = fetch(make_source(http_server.url("w.bin"), checksum))
+    assert path == tmp_path / "env-cache" / "sha256" / HEX / "w.bin"
+
+
+def test_same_bytes_under_another_url_are_not_downloaded_again(
+    http_server, make_source: MakeSource, cache: Path
+) -> None:
+    http_server.add("a/weights.bin", DATA)
+    http_server.add("b/weights-copy.bin", DATA)
+    first = fetch(make_source(http_server.url("a/weights.bin"), CHECKSUM), cache)
+    second = fetch(make_source(http_server.url("b/weights-copy.bin"), CHECKSUM), cache)
+    assert (first.parent, first.name, second.name) == (
+        second.parent,
+        "weights.bin",
+        "weights-copy.bin",
+    )
+    assert second.read_bytes() == DATA
+    assert http_server.requests == ["/a/weights.bin"]
+
+
+def test_local_sources_without_checksum_are_used_in_place(
+    tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    data_dir = tmp_path / "assets" / "my data"
+    data_dir.mkdir(parents=True)
+    (data_dir / "labels.txt").write_bytes(b"7\n2\n")
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    expected = data_dir / "labels.txt"
+
+    relative = make_source("../assets/my data/labels.txt", base_dir=manifests)
+    absolute = make_source(str(expected))
+    url = make_source("file://" + str(expected).replace(" ", "%20"))
+    localhost = make_source("file://localhost" + str(expected))
+    assert [fetch(s, cache) for s in (relative, absolute, url, localhost)] == [expected] * 4
+    assert not cache.exists()
+
+
+def test_local_source_with_checksum_is_copied_into_the_cache(
+    tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    original = tmp_path / "t10k.bin"
+    original.write_bytes(DATA)
+    path = fetch(make_source("t10k.bin", CHECKSUM), cache)
+    assert path == cache / "sha256" / HEX / "t10k.bin"
+    original.unlink()  # verified bytes stay usable when the original goes
+    assert fetch(make_source("t10k.bin", CHECKSUM), cache).read_bytes() == DATA
+
+
+@pytest.mark.parametrize("checksum", [None, CHECKSUM], ids=["no-checksum", "checksum"])
+def test_missing_local_file_names_the_resolved_path(
+    tmp_path: Path, make_source: MakeSource, cache: Path, checksum: str | None
+) -> None:
+    source = make_source("../data/missing.bin", checksum, base_dir=tmp_path / "manifests")
+    resolved = tmp_path / "data" / "missing.bin"
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}the local file {resolved} does not exist \('\.\./data/missing\.bin' "
+        rf"is resolved against the manifest's folder {tmp_path / 'manifests'}\); fix source:",
+    ):
+        fetch(source, cache)
+
+
+@pytest.mark.parametrize("where", ["http", "local"])
+def test_checksum_mismatch_is_never_cached_or_used(
+    http_server,
+    make_source: MakeSource,
+    cache: Path,
+    tmp_path: Path,
+    list_files: ListFiles,
+    where: str,
+) -> None:
+    http_server.add("changed.bin", DATA)
+    (tmp_path / "changed.bin").write_bytes(DATA)
+    source = make_source(
+        http_server.url("changed.bin") if where == "http" else "changed.bin", OTHER
+    )
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}checksum mismatch for .*changed\.bin: expected {OTHER}, got {CHECKSUM}\. "
+        rf"The file changed or the manifest is wrong; if you trust the new file, set "
+        rf"checksum: {CHECKSUM}\.",
+    ):
+        fetch(source, cache)
+    assert list_files(cache) == []
+    assert os.listdir(cache / "tmp") == []
+    assert not (cache / "sha256").exists()
+
+
+BAD_SOURCES = [
+    (
+        {"source": "https://127.0.0.1:9/model.onnx"},
+        r"the remote source https://127\.0\.0\.1:9/model\.onnx has no checksum.*"
+        r"add checksum: sha256:<digest>",
+    ),
+    (
+        {"source": "http://127.0.0.1:9/m.onnx", "checksum": "md5:abc"},
+        r"checksum must be 'sha256:' followed by 64 hex digits, got 'md5:abc'",
+    ),
+    (
+        {"source": "ftp://127.0.0.1/m.onnx", "checksum": CHECKSUM},
+        r"unsupported source scheme 'ftp'.*expected file:///absolute/path",
+    ),
+    (
+        {"source": "file://somehost/data/m.onnx"},
+        r"'file://somehost/data/m\.onnx' is not an absolute file URL; write file:///absolute",
+    ),
+    (
+        {"source": "http://127.0.0.1:9/model.onnx", "checksum": CHECKSUM, "unpack": True},
+        r"unpack: true, but 'model\.onnx' does not end in one of \.tar\.gz.*set unpack: false",
+    ),
+    ({"source": "."}, None),  # a folder used in place is fine
+    (
+        {"source": ".", "checksum": CHECKSUM},
+        r"/\S+ is a folder; a checksum can only pin a file",
+    ),
+    (
+        {"source": "sub", "unpack": True},
+        r"unpack: true, but 'sub' does not end in one of",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "match"), BAD_SOURCES)
+def test_bad_sources_are_refused_before_any_download(
+    tmp_path: Path, cache: Path, fields: dict, match: str | None
+) -> None:
+    (tmp_path / "sub").mkdir()
+    fields = dict(fields)
+    source = Source(
+        name="blob",
+        base_dir=tmp_path,
+        origin="manifests/test-dataset.yaml",
+        field="sources[0].source",
+        checksum=fields.pop("checksum", None),
+        unpack=fields.pop("unpack", False),
+        **fields,
+    )
+    if match is None:
+        assert fetch(source, cache) == tmp_path
+        return
+    started = time.monotonic()
+    with pytest.raises(ArtifactError, match=f"^{WHERE}{match}"):
+        fetch(source, cache, retries=5, backoff=10)
+    assert time.monotonic() - started < 1
+
+
+def test_message_without_manifest_names_the_artifact(cache: Path) -> None:
+    source = Source("graph", "https://127.0.0.1:9/m.onnx", None, False, Path("."))
+    with pytest.raises(ArtifactError, match=r"^artifact 'graph': the remote source"):
+        fetch(source, cache)
+
+
+def test_unreachable_host_fails_clearly_in_bounded_time(
+    make_source: MakeSource, cache: Path, closed_port: int, list_files: ListFiles
+) -> None:
+    source = make_source(f"http://127.0.0.1:{closed_port}/model.onnx", CHECKSUM)
+    started = time.monotonic()
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}could not download http://127\.0\.0\.1:{closed_port}/model\.onnx: "
+        r"connection refused \(tried 3 time\(s\).*download the file yourself",
+    ):
+        fetch(source, cache, retries=2, backoff=0.05)
+    assert time.monotonic() - started < 5
+    assert list_files(cache) == []
+
+
+@pytest.mark.parametrize("status", [404, 403, 410])
+def test_client_errors_fail_at_once_without_retrying(
+    http_server, make_source: MakeSource, cache: Path, status: int
+) -> None:
+    http_server.add("gone.onnx", DATA)
+    http_server.status = status
+    started = time.monotonic()
+    with pytest.raises(ArtifactError, match=rf"^{WHERE}HTTP {status} .* \(not retried"):
+        fetch(make_source(http_server.url("gone.onnx"), CHECKSUM), cache, retries=3, backoff=5)
+    assert time.monotonic() - started < 2
+    assert http_server.requests == ["/gone.onnx"]
+
+
+@pytest.mark.parametrize("status", [503, 500, 429])
+def test_transient_errors_are_retried_until_success(
+    http_server, make_source: MakeSource, cache: Path, status: int
+) -> None:
+    http_server.add("flaky.onnx", DATA)
+    http_server.fail_next, http_server.fail_status = 2, status
+    path = fetch(make_source(http_server.url("flaky.onnx"), CHECKSUM), cache, **FAST)
+    assert path.read_bytes() == DATA
+    assert http_server.requests == ["/flaky.onnx"] * 3
+
+
+def test_backoff_doubles_and_retries_are_bounded(
+    http_server, make_source: MakeSource, cache: Path, list_files: ListFiles
+) -> None:
+    http_server.add("down.onnx", DATA)
+    http_server.fail_next = 100
+    started = time.monotonic()
+    with pytest.raises(
+        ArtifactError, match=rf"^{WHERE}could not download .*: HTTP 503 .*tried 3 time\(s\)"
+    ):
+        fetch(make_source(http_server.url("down.onnx"), CHECKSUM), cache, retries=2, backoff=0.1)
+    elapsed = time.monotonic() - started
+    assert 0.3 <= elapsed < 2  # waited 0.1 + 0.2 s between the three attempts
+    assert len(http_server.requests) == 3
+    assert list_files(cache) == []
+
+
+@pytest.mark.parametrize("when", ["headers", "body"])
+def test_a_stalled_server_hits_the_read_timeout(
+    http_server, make_source: MakeSource, cache: Path, list_files: ListFiles, when: str
+) -> None:
+    http_server.add("slow.onnx", DATA)
+    if when == "headers":
+        http_server.stall_s = 30
+    else:
+        http_server.stall_after_bytes = 100
+    started = time.monotonic()
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}could not download .*slow\.onnx: the server sent nothing for 0\.3 s "
+        r"\(read timeout\) \(tried 2 time\(s\)",
+    ):
+        fetch(
+            make_source(http_server.url("slow.onnx"), CHECKSUM),
+            cache,
+            read_timeout=0.3,
+            retries=1,
+            backoff=0.01,
+        )
+    assert time.monotonic() - started < 3
+    assert len(http_server.requests) == 2
+    assert list_files(cache) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"retries": -1}, {"backoff": -1}, {"connect_timeout": 0}, {"read_timeout": -2}],
+)
+def test_nonsense_options_are_usage_errors(
+    make_source: MakeSource, cache: Path, options: dict
+) -> None:
+    with pytest.raises(UsageError, match=r"must be"):
+        fetch(make_source("x", CHECKSUM), cache, **options)
+
+
+def test_remote_archive_is_unpacked_once(http_server, make_source: MakeSource, cache: Path) -> None:
+    checksum = http_server.add("mnist.tar.gz", _tar_gz({"mnist/images": b"img", "labels": b"l"}))
+    source = make_source(http_server.url("mnist.tar.gz"), checksum, unpack=True)
+    folder = fetch(source, cache)
+    assert folder == cache / "unpacked" / checksum.removeprefix("sha256:")
+    assert (folder / "mnist" / "images").read_bytes() == b"img"
+    assert fetch(source, cache) == folder
+    assert http_server.requests == ["/mnist.tar.gz"]
+
+
+def test_local_archive_without_checksum_is_unpacked_by_its_content(
+    tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    archive = tmp_path / "d.tar.gz"
+    archive.write_bytes(_tar_gz({"a": b"1"}))
+    first = fetch(make_source("d.tar.gz", unpack=True), cache)
+    archive.write_bytes(_tar_gz({"a": b"2"}))  # edited in place: must not reuse the old tree
+    second = fetch(make_source("d.tar.gz", unpack=True), cache)
+    assert first != second
+    assert ((first / "a").read_bytes(), (second / "a").read_bytes()) == (b"1", b"2")
+    assert not (cache / "sha256").exists()
+
+
+def test_fetch_all_maps_names_to_paths(
+    http_server, tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    checksum = http_server.add("graph.onnx", DATA)
+    (tmp_path / "labels.txt").write_bytes(b"7\n")
+    sources = [
+        make_source(http_server.url("graph.onnx"), checksum, name="graph"),
+        make_source("labels.txt", name="labels"),
+    ]
+    assert fetch_all(sources, cache, **FAST) == {
+        "graph": cache / "sha256" / HEX / "graph.onnx",
+        "labels": tmp_path / "labels.txt",
+    }
+    with pytest.raises(ArtifactError, match=r"the artifact name 'graph' is used twice"):
+        fetch_all([sources[0], sources[0]], cache)
+
+
+def test_concurrent_fetchers_of_one_blob_all_succeed(
+    http_server, make_source: MakeSource, cache: Path, list_files: ListFiles
+) -> None:
+    """The server holds every response until all fetchers have missed the cache."""
+    fetchers = 6
+    http_server.add("shared.onnx", DATA)
+    http_server.gate = threading.Barrier(fetchers)
+    source = make_source(http_server.url("shared.onnx"), CHECKSUM)
+    results: list[Path | BaseException] = []
+
+    def work() -> None:
+        try:
+            results.append(fetch(source, cache, retries=0))
+        except BaseException as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(fetchers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    expected = cache / "sha256" / HEX / "shared.onnx"
+    assert results == [expected] * fetchers
+    assert len(http_server.requests) == fetchers
+    assert list_files(cache) == [expected]
+    assert os.listdir(cache / "tmp") == []
+
+
+def test_concurrent_processes_fetching_one_blob_all_succeed(
+    http_server, cache: Path, tmp_path: Path, list_files: ListFiles
+) -> None:
+    """Like two Ray actors on one node: separate interpreters racing for one rename."""
+    processes = 3
+    http_server.add("shared.tar.gz", archive := _tar_gz({"f": DATA}))
+    checksum = "sha256:" + hashlib.sha256(archive).hexdigest()
+    http_server.gate = threading.Barrier(processes)
+    script = textwrap.dedent(
+        f"""
+        import json
+        from pathlib import Path
+        from dlspec_ray.artifacts import fetch
+        from dlspec_ray.spec.types import Source
+        source = Source("data", {http_server.url("shared.tar.gz")!r}, {checksum!r}, True, Path("."))
+        print(json.dumps(str(fetch(source, Path({str(cache)!r}), retries=0))))
+        """
+    )
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        for _ in range(processes)
+    ]
+    outputs = [child.communicate(timeout=60) for child in children]
+    assert [child.returncode for child in children] == [0] * processes, outputs
+    folder = cache / "unpacked" / checksum.removeprefix("sha256:")
+    assert {json.loads(out) for out, _err in outputs} == {str(folder)}
+    assert (folder / "f").read_bytes() == DATA
+    assert len(http_server.requests) == processes
+    assert os.listdir(cache / "tmp") == []
+    assert [n for n in os.listdir(cache / "unpacked") if n.startswith(".tmp-")] == []

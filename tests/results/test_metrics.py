@@ -1,0 +1,186 @@
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from dlspec_ray.results.metrics import (
+    accuracy,
+    evaluated_samples,
+    labelled_samples,
+    latency_summary,
+    throughput,
+)
+from dlspec_ray.results.schema import SCHEMA, rows_from_batch
+
+
+def batch(
+    top_k,
+    labels=None,
+    *,
+    batch_id=0,
+    shard_id=0,
+    times=(1.0, 2.0, 3.0),
+    error=None,
+    n=None,
+):
+    n = len(top_k) if top_k is not None else n
+    return rows_from_batch(
+        [f"{shard_id}/{batch_id}/{i}" for i in range(n)],
+        labels,
+        None if top_k is None else {"top_k": np.asarray(top_k, dtype=np.int64).reshape(n, -1)},
+        batch_id=batch_id,
+        shard_id=shard_id,
+        node_id="n",
+        pre_ms=times[0],
+        run_ms=times[1],
+        post_ms=times[2],
+        error=error,
+    )
+
+
+def table(*batches):
+    return pa.Table.from_batches(list(batches), schema=SCHEMA)
+
+
+TOP5 = [[0, 1, 2, 3, 4]]
+
+
+@pytest.mark.parametrize(
+    ("batches", "expected"),
+    [
+        pytest.param([], {}, id="empty table"),
+        pytest.param([batch(TOP5 * 2)], {}, id="no labels"),
+        pytest.param([batch(TOP5 * 3, [0, 0, 0])], {"top1": 1.0, "top5": 1.0}, id="all right"),
+        pytest.param(
+            [batch(TOP5 * 4, [0, 4, 7, 2])],
+            {"top1": 0.25, "top5": 0.75},
+            id="label at positions 1, 5, absent, 3",
+        ),
+        pytest.param(
+            [batch([[1, 1, 1, 1, 1], [2, 2, 3, 3, 3]], [1, 3])],
+            {"top1": 0.5, "top5": 1.0},
+            id="tied entries in top_k count once",
+        ),
+        pytest.param(
+            [batch([[5, 6, 7]] * 2, [5, 7])],
+            {"top1": 0.5},
+            id="top5 needs five entries",
+        ),
+        pytest.param(
+            [batch(TOP5 * 4, [0, None, 9, None])],
+            {"top1": 0.5, "top5": 0.5},
+            id="unlabelled samples left out",
+        ),
+        pytest.param(
+            [
+                batch(TOP5 * 2, [0, 0], batch_id=0),
+                batch(None, [9, 9, 9], batch_id=1, error="x", n=3),
+            ],
+            {"top1": 1.0, "top5": 1.0},
+            id="failed samples left out",
+        ),
+        pytest.param(
+            [batch(None, [1, 2], error="boom", n=2)],
+            {},
+            id="every labelled sample failed",
+        ),
+        pytest.param(
+            [batch([[3, 0, 0, 0, 0]], [3], batch_id=0), batch([[1, 2, 3]], [3], batch_id=1)],
+            {"top1": 0.5},
+            id="one batch with fewer entries drops top5",
+        ),
+    ],
+)
+def test_accuracy(batches, expected):
+    assert accuracy(table(*batches)) == pytest.approx(expected)
+
+
+def test_accuracy_of_other_ks():
+    t = table(batch(TOP5 * 4, [0, 1, 2, 4]))
+    assert accuracy(t, ks=(1, 2, 3, 6)) == pytest.approx({"top1": 0.25, "top2": 0.5, "top3": 0.75})
+
+
+def test_accuracy_of_a_slice_uses_the_right_rows():
+    t = table(batch([[0, 1], [1, 0], [2, 0], [3, 0]], [0, 0, 2, 3]))
+    # Rows 1..3 only: predictions 1, 2, 3 against labels 0, 2, 3.
+    assert accuracy(t.slice(1), ks=(1, 2)) == pytest.approx({"top1": 2 / 3, "top2": 1.0})
+
+
+def test_sample_counts():
+    t = table(
+        batch(TOP5 * 3, [0, None, 1], batch_id=0),
+        batch(None, [1, 2], batch_id=1, error="boom", n=2),
+    )
+    assert labelled_samples(t) == 2
+    assert evaluated_samples(t) == 3
+
+
+def test_latency_is_over_batches_not_rows():
+    # Five batches of sizes 4, 1, 1, 1, 3: the run times 1, 2, 3, 4, 10 each count once.
+    sizes = [4, 1, 1, 1, 3]
+    run_times = [1.0, 2.0, 3.0, 4.0, 10.0]
+    t = table(
+        *(
+            batch([[0]] * n, batch_id=i, times=(0.5, r, 2.0))
+            for i, (n, r) in enumerate(zip(sizes, run_times, strict=True))
+        )
+    )
+    lat = latency_summary(t)
+    assert set(lat) == {"pre", "run", "post"}
+    # numpy's linear method: p90 = 4 + 0.6 * (10 - 4), p99 = 4 + 0.96 * (10 - 4).
+    assert lat["run"] == pytest.approx(
+        {"p50": 3.0, "p90": 7.6, "p99": 9.76, "mean": 4.0, "mean_per_sample": 20.0 / 10}
+    )
+    assert lat["pre"] == pytest.approx(
+        {"p50": 0.5, "p90": 0.5, "p99": 0.5, "mean": 0.5, "mean_per_sample": 2.5 / 10}
+    )
+    assert lat["post"]["mean_per_sample"] == pytest.approx(1.0)
+
+
+def test_latency_with_tied_times():
+    t = table(*(batch([[0], [0]], batch_id=i, times=(1.0, 5.0, 1.0)) for i in range(4)))
+    run = latency_summary(t)["run"]
+    assert run == pytest.approx(
+        {"p50": 5.0, "p90": 5.0, "p99": 5.0, "mean": 5.0, "mean_per_sample": 2.5}
+    )
+
+
+def test_latency_leaves_out_failed_batches():
+    t = table(
+        batch([[0]], batch_id=0, times=(1.0, 2.0, 3.0)),
+        batch(None, batch_id=1, times=(100.0, 100.0, 100.0), error="boom", n=5),
+        batch([[0]], batch_id=2, times=(3.0, 4.0, 5.0)),
+    )
+    lat = latency_summary(t)
+    assert lat["pre"]["mean"] == pytest.approx(2.0)
+    assert lat["run"]["p50"] == pytest.approx(3.0)
+    assert lat["post"]["p99"] == pytest.approx(3.0 + 0.99 * 2.0)
+
+
+def test_same_batch_id_in_two_shards_is_two_batches():
+    t = table(
+        batch([[0]] * 2, batch_id=0, shard_id=0, times=(1.0, 1.0, 1.0)),
+        batch([[0]] * 2, batch_id=0, shard_id=1, times=(3.0, 3.0, 3.0)),
+    )
+    assert latency_summary(t)["run"]["mean"] == pytest.approx(2.0)
+    assert latency_summary(t)["run"]["mean_per_sample"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        pytest.param([], id="empty"),
+        pytest.param([batch(None, error="boom", n=3)], id="all failed"),
+    ],
+)
+def test_latency_without_a_completed_batch_is_empty(batches):
+    assert latency_summary(table(*batches)) == {}
+
+
+@pytest.mark.parametrize(
+    ("samples", "wall_s", "expected"),
+    [(100, 2.0, 50.0), (1, 0.25, 4.0), (0, 1.0, 0.0), (5, 0.0, 0.0), (5, -1.0, 0.0)],
+)
+def test_throughput(samples, wall_s, expected):
+    assert throughput(samples, wall_s) == pytest.approx(expected)

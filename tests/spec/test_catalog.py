@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dlspec_ray.errors import DLSpecError, ManifestError, UsageError
+from dlspec_ray.spec.catalog import MANIFEST_PATH_ENV, Catalog, UnknownManifest
+
+Write = Callable[[str, str], Path]
+
+MODEL_ID = "8e3f9d81-4c50-4f6e-8db1-a09f8e7d6c54"
+
+
+def _version(text: str, version: str, uuid_tail: str) -> str:
+    """The same manifest at another version, with its own id."""
+    return text.replace('version: "1.0.0"', f'version: "{version}"', 1).replace(
+        "-a09f8e7d6c54", f"-{uuid_tail}", 1
+    )
+
+
+@pytest.fixture
+def catalog(write: Write, valid_texts: dict[str, str], tmp_path: Path) -> Catalog:
+    for kind, text in valid_texts.items():
+        write(f"root/{kind}s/{kind}.yaml", text)
+    model = valid_texts["model"]
+    write("root/models/net-1.10.0.yaml", _version(model, "1.10.0", "000000000110"))
+    write("root/models/net-1.9.0.yaml", _version(model, "1.9.0", "000000000109"))
+    write("root/models/net-2.0.0-rc.1.yaml", _version(model, "2.0.0-rc.1", "0000000002c1"))
+    return Catalog([tmp_path / "root"])
+
+
+def test_resolve_by_name_at_version(catalog: Catalog) -> None:
+    manifest = catalog.resolve("test-net@1.9.0", "model")
+    assert (manifest.kind, manifest.ref) == ("model", "test-net@1.9.0")
+    assert catalog.resolve("test-digits@2.0.0-rc.1", "dataset").name == "test-digits"
+
+
+def test_resolve_by_id_in_any_case(catalog: Catalog) -> None:
+    assert catalog.resolve(MODEL_ID, "model").ref == "test-net@1.0.0"
+    assert catalog.resolve(MODEL_ID.upper(), "model").ref == "test-net@1.0.0"
+
+
+def test_a_bare_name_resolves_to_the_highest_release(catalog: Catalog) -> None:
+    # Semver precedence, not string order: 2.0.0-rc.1 > 1.10.0 > 1.9.0 > 1.0.0.
+    assert catalog.resolve("test-net", "model").version == "2.0.0-rc.1"
+
+
+def test_a_bare_name_prefers_a_release_over_its_pre_release(
+    write: Write, valid_texts: dict[str, str], tmp_path: Path
+) -> None:
+    model = valid_texts["model"]
+    write("r/a.yaml", _version(model, "2.0.0-rc.1", "0000000002c1"))
+    write("r/b.yaml", _version(model, "2.0.0", "000000000200"))
+    write("r/c.yaml", _version(model, "1.10.0", "000000000110"))
+    assert Catalog([tmp_path / "r"]).resolve("test-net", "model").version == "2.0.0"
+
+
+def test_resolve_a_path_even_outside_the_roots(
+    catalog: Catalog, write: Write, valid_texts: dict[str, str]
+) -> None:
+    outside = write("elsewhere/hw.yaml", valid_texts["hardware"].replace("1.2.0", "9.9.9"))
+    assert catalog.resolve(str(outside), "hardware").version == "9.9.9"
+    assert catalog.resolve(outside, "hardware").path == outside.resolve()
+
+
+def test_resolve_a_relative_path(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path / "root")
+    assert catalog.resolve("models/model.yaml", "model").ref == "test-net@1.0.0"
+
+
+def test_resolve_a_broken_file_by_path_raises_its_problems(catalog: Catalog, write: Write) -> None:
+    broken = write("elsewhere/broken.yaml", "kind: model\n")
+    with pytest.raises(ManifestError, match="missing required key 'id'"):
+        catalog.resolve(str(broken), "model")
+
+
+def test_a_missing_path_is_unknown(catalog: Catalog, tmp_path: Path) -> None:
+    with pytest.raises(UnknownManifest, match=r"no model manifest file at '.*nope\.yaml'"):
+        catalog.resolve(str(tmp_path / "nope.yaml"), "model")
+
+
+@pytest.mark.parametrize(
+    ("ref", "kind", "message"),
+    [
+        ("test-nett@1.0.0", "model", r"did you mean 'test-net@1\.0\.0'"),
+        ("test-net@3.0.0", "model", r"no model manifest matches 'test-net@3\.0\.0'"),
+        ("tset-net", "model", r"no model manifest matches 'tset-net' \(searched: .*root\)"),
+        (
+            "00000000-0000-0000-0000-000000000000",
+            "model",
+            r"no model manifest matches '00000000-.*; known model manifests: test-net@1\.0\.0",
+        ),
+        ("test-net@1.0.0", "dataset", r"expected a dataset manifest, got model"),
+        ("test-net", "dataset", r"expected a dataset manifest, got model"),
+        (MODEL_ID, "software", r"expected a software manifest, got model"),
+    ],
+)
+def test_unknown_refs(catalog: Catalog, ref: str, kind: str, message: str) -> None:
+    with pytest.raises(UnknownManifest, match=message) as caught:
+        catalog.resolve(ref, kind)
+    assert isinstance(caught.value, DLSpecError)
+
+
+def test_a_wrong_kind_for_a_path(catalog: Catalog, tmp_path: Path) -> None:
+    path = tmp_path / "root" / "datasets" / "dataset.yaml"
+    with pytest.raises(UnknownManifest, match=r"expected a model manifest, got dataset"):
+        catalog.resolve(str(path), "model")
+
+
+def test_an_unknown_kind_is_a_usage_error(catalog: Catalog) -> None:
+    with pytest.raises(UsageError, match=r"expected a kind in hardware, .*got 'modle'"):
+        catalog.resolve("test-net", "modle")
+
+
+def test_broken_files_are_kept_as_problems_not_skipped(
+    write: Write, valid_texts: dict[str, str], tmp_path: Path
+) -> None:
+    write("root/good.yaml", valid_texts["software"])
+    write("root/bad-model.yaml", valid_texts["model"].replace('version: "1.0.0"', "version: 1"))
+    write("root/bad-yaml.yaml", "kind: [\n")
+    catalog = Catalog([tmp_path / "root"])
+    assert catalog.resolve("test-ort@1.0.0", "software").name == "test-ort"
+    assert {Path(p.file).name for p in catalog.problems} == {"bad-model.yaml", "bad-yaml.yaml"}
+    with pytest.raises(UnknownManifest) as caught:
+        catalog.resolve("test-net@1.0.0", "model")
+    message = str(caught.value)
+    assert "2 file(s) under the roots failed validation" in message
+    assert f"dlspec-ray validate {tmp_path / 'root'}" in message
+
+
+def test_duplicate_ids_and_refs_are_problems(
+    write: Write, valid_texts: dict[str, str], tmp_path: Path
+) -> None:
+    first = write("root/a.yaml", valid_texts["hardware"])
+    second = write("root/b.yaml", valid_texts["hardware"])
+    catalog = Catalog([tmp_path / "root"])
+    problems = sorted((p.field, p.message) for p in catalog.problems)
+    assert [field for field, _ in problems] == ["id", "version"]
+    assert all(str(first.resolve()) in message for _, message in problems)
+    assert {p.file for p in catalog.problems} == {str(second.resolve())}
+    with pytest.raises(UnknownManifest, match=r"names more than one hardware manifest"):
+        catalog.resolve("test-gpu-box@1.2.0", "hardware")
+
+
+def test_the_same_name_at_the_same_version_may_exist_in_two_kinds(
+    write: Write, valid_texts: dict[str, str], tmp_path: Path
+) -> None:
+    write("root/model.yaml", valid_texts["model"].replace("name: test-net", "name: shared"))
+    write("root/data.yaml", valid_texts["dataset"].replace("name: test-digits", "name: shared"))
+    catalog = Catalog([tmp_path / "root"])
+    assert catalog.problems == ()
+    assert catalog.resolve("shared", "model").kind == "model"
+    assert catalog.resolve("shared", "dataset").kind == "dataset"
+
+
+def test_default_roots(
+    write: Write, valid_texts: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write("project/manifests/hw.yaml", valid_texts["hardware"])
+    write("env1/sw.yaml", valid_texts["software"])
+    write("env2/data.yaml", valid_texts["dataset"])
+    write("extra/model.yaml", valid_texts["model"])
+    monkeypatch.chdir(tmp_path / "project")
+    env = os.pathsep.join([str(tmp_path / "env1"), "", str(tmp_path / "env2")])
+    monkeypatch.setenv(MANIFEST_PATH_ENV, env)
+    catalog = Catalog.default(extra_roots=[tmp_path / "extra"])
+    assert [r.name for r in catalog.roots] == ["manifests", "env1", "env2", "extra"]
+    assert sorted(m.kind for m in catalog.manifests) == [
+        "dataset",
+        "hardware",
+        "model",
+        "software",
+    ]
+    assert catalog.problems == ()
+
+
+def test_default_roots_without_a_manifests_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(MANIFEST_PATH_ENV, raising=False)
+    catalog = Catalog.default()
+    assert catalog.roots == ()
+    with pytest.raises(UnknownManifest, match=rf"no manifest folders: .*set {MANIFEST_PATH_ENV}"):
+        catalog.resolve("test-net@1.0.0", "model")
+
+
+def test_a_missing_root_is_a_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MANIFEST_PATH_ENV, str(tmp_path / "typo"))
+    monkeypatch.chdir(tmp_path)
+    catalog = Catalog.default()
+    assert [(p.file, p.message) for p in catalog.problems] == [
+        (str(tmp_path / "typo"), "no such file or directory")
+    ]
+
+
+def test_overlapping_roots_load_each_file_once(
+    write: Write, valid_texts: dict[str, str], tmp_path: Path
+) -> None:
+    write("root/sub/hw.yaml", valid_texts["hardware"])
+    catalog = Catalog([tmp_path / "root", tmp_path / "root" / "sub", tmp_path / "root"])
+    assert len(catalog.manifests) == 1
+    assert catalog.problems == ()
+    assert len(catalog.roots) == 2
+
+
+def test_of_kind(catalog: Catalog) -> None:
+    assert sorted(m.version for m in catalog.of_kind("model")) == [
+        "1.0.0",
+        "1.10.0",
+        "1.9.0",
+        "2.0.0-rc.1",
+    ]

@@ -10,6 +10,8 @@ __all__ = [
     "DLSpecError",
     "EvaluationFailed",
     "EvaluationResult",
+    "RunOptions",
+    "Session",
     "Task",
     "evaluate",
     "resolve_task",
@@ -21,12 +23,15 @@ from typing import TYPE_CHECKING, Any
 from dlspec_ray.errors import DLSpecError, EvaluationFailed
 
 if TYPE_CHECKING:
-    from dlspec_ray.evaluation import EvaluationResult, evaluate
+    from dlspec_ray.evaluation import EvaluationResult, RunOptions, evaluate
+    from dlspec_ray.session import Session
     from dlspec_ray.task import Task, resolve_task
 
 _LAZY = {
     "evaluate": "dlspec_ray.evaluation",
     "EvaluationResult": "dlspec_ray.evaluation",
+    "RunOptions": "dlspec_ray.evaluation",
+    "Session": "dlspec_ray.session",
     "Task": "dlspec_ray.task",
     "resolve_task": "dlspec_ray.task",
 }

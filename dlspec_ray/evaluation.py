@@ -7,7 +7,7 @@ half-written one, whether the run fails, is interrupted or crashes.
 
 from __future__ import annotations
 
-__all__ = ["EvaluationResult", "evaluate"]
+__all__ = ["EvaluationResult", "RunOptions", "evaluate"]
 
 import math
 import os
@@ -15,7 +15,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -32,15 +32,44 @@ from dlspec_ray.spec.types import (
     ReferenceLog,
     SoftwareManifest,
 )
-from dlspec_ray.stages import read_samples
+from dlspec_ray.stages import Samples, read_samples
 from dlspec_ray.task import Task, resolve_task
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from dlspec_ray.session import Session
+
 # Enough batches per shard that a shard file is worth its overhead, few enough
 # that an actor's results reach disk while the run is still going.
 _SHARDS_PER_ACTOR = 2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a task; checked when built, so a bad value fails before anything starts."""
+
+    batch_size: int = 64
+    actors: int | None = None
+    limit: int | None = None
+    max_errors: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)
+    environment: str | None = None
+    cache_dir: Path | None = None
+    progress: bool = True
+    batches_per_call: int | None = None
+    depth: int = 2
+    ready_timeout_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "actors", "limit", "batches_per_call", "depth"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UsageError(f"{name}: expected a positive integer, got {value!r}")
+        if not isinstance(self.max_errors, int) or self.max_errors < 0:
+            raise UsageError(f"max_errors: expected 0 or more, got {self.max_errors!r}")
+        if self.ready_timeout_s <= 0:
+            raise UsageError(f"ready_timeout_s: expected seconds > 0, got {self.ready_timeout_s}")
 
 
 @dataclass
@@ -70,7 +99,7 @@ class EvaluationResult:
 
 def evaluate(
     model: str | ModelManifest,
-    dataset: str | DatasetManifest,
+    dataset: str | DatasetManifest | None = None,
     *,
     software: str | SoftwareManifest | None = None,
     hardware: str | HardwareManifest | None = None,
@@ -81,187 +110,197 @@ def evaluate(
     max_errors: int = 0,
     options: Mapping[str, Any] | None = None,
     environment: str | None = None,
-    address: str | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
     manifest_roots: Sequence[str | Path] = (),
     cache_dir: str | Path | None = None,
     progress: bool = True,
-    depth: int = 4,
+    batches_per_call: int | None = None,
+    depth: int = 2,
     ready_timeout_s: float = 300.0,
+    address: str | None = None,
+    session: Session | None = None,
 ) -> EvaluationResult:
     """Evaluate ``model`` on ``dataset`` on Ray and write a run directory.
 
-    Manifests are paths, ``name@version`` refs, ids or already-loaded manifests.
-    Without ``address`` (or ``RAY_ADDRESS``), a local Ray is started in-process
-    and shut down afterwards; a Ray this process already joined is reused.
+    Manifests are paths, ``name@version`` refs, ids or already-loaded manifests;
+    what is not given comes from the reference log. Without ``session``, a
+    one-off session connects to ``address`` (else ``RAY_ADDRESS``, else a Ray
+    this process already joined, else an embedded local Ray) and ends its host
+    actors, and any Ray it started, on return. ``batches_per_call`` (default:
+    chosen from the data) and ``depth`` (chained calls queued per actor) tune how
+    work is fed to the actors.
     """
+    run = RunOptions(
+        batch_size=batch_size,
+        actors=actors,
+        limit=limit,
+        max_errors=max_errors,
+        options=dict(options or {}),
+        environment=environment,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        progress=progress,
+        batches_per_call=batches_per_call,
+        depth=depth,
+        ready_timeout_s=ready_timeout_s,
+    )
+    if session is not None and address is not None:
+        raise UsageError("address: give it to the Session, not to evaluate(session=...)")
     phases = _Phases()
-    _check_positive(batch_size=batch_size, actors=actors, limit=limit, depth=depth)
-    if max_errors < 0:
-        raise UsageError(f"max_errors: expected 0 or more, got {max_errors}")
     task = resolve_task(model, dataset, software, hardware, reference, extra_roots=manifest_roots)
-    env_kind = _environment_kind(task, environment)
+    env_kind = _environment_kind(task, run.environment)
     run_id = uuid.uuid4().hex[:12]
     out_dir = Path(out) if out is not None else Path("runs") / run_id
     _check_out_dir(out_dir, overwrite)
-    cache = Path(cache_dir) if cache_dir else None
-
     phases.mark("resolve")
+
     # Every input is checked before Ray starts: bad input costs milliseconds.
-    fetch_all(task.model.artifacts, cache)
-    samples = read_samples(task.dataset, fetch_all(task.dataset.sources, cache))
-    if limit is not None:
-        samples = samples.head(limit)
+    fetch_all(task.model.artifacts, run.cache_dir)
+    samples = read_samples(task.dataset, fetch_all(task.dataset.sources, run.cache_dir))
+    if run.limit is not None:
+        samples = samples.head(run.limit)
     if len(samples) == 0:
         raise UsageError(f"{task.dataset.path}: the dataset has no samples to evaluate")
     phases.mark("prepare")
 
+    from dlspec_ray.session import Session
+
+    own_session = session is None
+    session = session or Session(address)
     staging = out_dir.parent / f".{out_dir.name}.partial-{run_id}"
     staging.mkdir(parents=True)
     try:
-        summary = _run(
-            task,
-            samples,
-            staging,
-            run_id=run_id,
-            env_kind=env_kind,
-            batch_size=batch_size,
-            actors=actors,
-            max_errors=max_errors,
-            options=dict(options or {}),
-            address=address,
-            cache=cache,
-            show_progress=progress,
-            depth=depth,
-            ready_timeout_s=ready_timeout_s,
-            phases=phases,
-        )
+        summary = _run(task, samples, staging, run, session, run_id, env_kind, phases)
         _publish(staging, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        if own_session:
+            session.close()
     return EvaluationResult(summary=summary, out_dir=out_dir)
 
 
 def _run(
     task: Task,
-    samples: Any,
+    samples: Samples,
     staging: Path,
-    *,
+    run: RunOptions,
+    session: Session,
     run_id: str,
     env_kind: str,
-    batch_size: int,
-    actors: int | None,
-    max_errors: int,
-    options: dict[str, Any],
-    address: str | None,
-    cache: Path | None,
-    show_progress: bool,
-    depth: int,
-    ready_timeout_s: float,
     phases: _Phases,
 ) -> dict[str, Any]:
-    from dlspec_ray.results import (
-        build_summary,
-        read_results,
-        rows_from_batch,
-        shard_table,
-        write_shard,
-        write_summary,
-    )
-    from dlspec_ray.runtime import HostSpec, connect, plan_batches, run_batches, start_pool
+    """Start (or reuse) host actors, stream every batch through them, write shards and summary."""
+    import ray
+
+    from dlspec_ray.results import build_summary, read_results, write_summary
+    from dlspec_ray.runtime import HostSpec, chunk_batches, plan_batches, run_batches
 
     started_at = datetime.now(timezone.utc)
-    connection = connect(address)
+    connection = session.connection
     phases.mark("connect")
-    pool = None
-    try:
-        import ray
+    requests = candidate_requests(task.hardware)
+    batches_total = math.ceil(len(samples) / run.batch_size)
+    count = run.actors or _default_actors(requests[0].num_cpus, batches_total)
+    spec = HostSpec(
+        model=task.model,
+        software=task.software,
+        environment=env_kind,
+        batch_size=run.batch_size,
+        num_threads=max(1, int(requests[0].num_cpus)),
+        options=dict(run.options),
+        cache_dir=str(run.cache_dir) if run.cache_dir else None,
+    )
+    pool = session.pool(
+        spec, requests, count, what=task.describe(), ready_timeout_s=run.ready_timeout_s
+    )
+    phases.mark("start_actors")
 
-        requests = candidate_requests(task.hardware)
-        num_threads = max(1, int(requests[0].num_cpus))
-        batches_total = math.ceil(len(samples) / batch_size)
-        count = actors or _default_actors(requests[0].num_cpus, batches_total)
-        spec = HostSpec(
-            model=task.model,
-            software=task.software,
-            environment=env_kind,
-            batch_size=batch_size,
-            num_threads=num_threads,
-            options=options,
-            cache_dir=str(cache) if cache else None,
-        )
-        pool = start_pool(
-            spec, requests, count, what=task.describe(), ready_timeout_s=ready_timeout_s
-        )
-        phases.mark("start_actors")
-        per_shard = max(1, math.ceil(batches_total / (count * _SHARDS_PER_ACTOR)))
-        batches = plan_batches(len(samples), batch_size, per_shard)
-        shard_sizes: dict[int, int] = {}
+    per_shard = max(1, math.ceil(batches_total / (count * _SHARDS_PER_ACTOR)))
+    batches = plan_batches(len(samples), run.batch_size, per_shard)
+    per_call = run.batches_per_call or chunk_batches(
+        len(batches), count, _batch_bytes(samples.inputs, run.batch_size)
+    )
+    writer = _ShardWriter(staging, samples, batches)
+    bar = Progress(len(samples), task.model.name, enabled=run.progress)
+    wall_started = time.perf_counter()
+    outcomes = run_batches(
+        pool.actors,
+        pool.node_ids,
+        samples.inputs,
+        batches,
+        per_call=per_call,
+        depth=run.depth,
+        should_stop=lambda: writer.failed_samples > run.max_errors,
+    )
+    for outcome in outcomes:
+        writer.add(outcome)
+        bar.update(outcome.batch.rows, outcome.batch.rows if outcome.error else 0)
+    wall_s = time.perf_counter() - wall_started
+    bar.close()
+    phases.mark("stream")
+
+    summary = build_summary(
+        read_results(staging),
+        run_id=run_id,
+        task=task.manifests(),
+        environment={**pool.environment, "nodes": sorted(set(pool.node_ids))},
+        wall_s=wall_s,
+        batch_size=run.batch_size,
+        actors=count,
+        started_at=started_at,
+        finished_at=datetime.now(timezone.utc),
+        reference=task.reference,
+    )
+    summary["batches_per_call"] = per_call
+    summary["max_errors"] = run.max_errors
+    summary["status"] = _status(summary, run.max_errors)
+    summary["resources"] = pool.request.as_dict()
+    summary["ray"] = {"embedded": connection.embedded, "version": ray.__version__}
+    phases.mark("summarise")
+    summary["phases_s"] = phases.seconds
+    write_summary(staging, summary)
+    return summary
+
+
+class _ShardWriter:
+    """Turns batch outcomes into rows and writes each shard as soon as all its batches are in."""
+
+    def __init__(self, out_dir: Path, samples: Samples, batches: Sequence[Any]):
+        self.out_dir = out_dir
+        self.samples = samples
+        self.failed_samples = 0
+        self._missing: dict[int, int] = {}
         for b in batches:
-            shard_sizes[b.shard_id] = shard_sizes.get(b.shard_id, 0) + 1
-        pending: dict[int, list[Any]] = {}
-        failed = {"samples": 0}
-        bar = Progress(len(samples), task.model.name, enabled=show_progress)
-        wall_started = time.perf_counter()
-        for outcome in run_batches(
-            pool.actors,
-            pool.node_ids,
-            samples.inputs,
-            batches,
-            depth=depth,
-            should_stop=lambda: failed["samples"] > max_errors,
-        ):
-            b = outcome.batch
-            labels = None if samples.labels is None else samples.labels[b.start : b.stop]
-            rows = rows_from_batch(
-                samples.ids[b.start : b.stop],
-                labels,
-                outcome.value,
-                batch_id=b.batch_id,
-                shard_id=b.shard_id,
-                node_id=outcome.node_id,
-                pre_ms=outcome.ms.get("pre"),
-                run_ms=outcome.ms.get("run"),
-                post_ms=outcome.ms.get("post"),
-                error=outcome.error,
-            )
-            if outcome.error:
-                failed["samples"] += b.rows
-            bar.update(b.rows, b.rows if outcome.error else 0)
-            pending.setdefault(b.shard_id, []).append(rows)
-            if len(pending[b.shard_id]) == shard_sizes[b.shard_id]:
-                parts = sorted(pending.pop(b.shard_id), key=lambda r: r["batch_id"][0].as_py())
-                write_shard(shard_table(parts), staging, b.shard_id)
-        wall_s = time.perf_counter() - wall_started
-        bar.close()
-        phases.mark("stream")
-        table = read_results(staging)
-        summary = build_summary(
-            table,
-            run_id=run_id,
-            task=task.manifests(),
-            environment={**pool.environment, "nodes": sorted(set(pool.node_ids))},
-            wall_s=wall_s,
-            batch_size=batch_size,
-            actors=count,
-            started_at=started_at,
-            finished_at=datetime.now(timezone.utc),
-            reference=task.reference,
+            self._missing[b.shard_id] = self._missing.get(b.shard_id, 0) + 1
+        self._rows: dict[int, list[Any]] = {}
+
+    def add(self, outcome: Any) -> None:
+        from dlspec_ray.results import rows_from_batch, shard_table, write_shard
+
+        b = outcome.batch
+        labels = self.samples.labels
+        rows = rows_from_batch(
+            self.samples.ids[b.start : b.stop],
+            None if labels is None else labels[b.start : b.stop],
+            outcome.value,
+            batch_id=b.batch_id,
+            shard_id=b.shard_id,
+            node_id=outcome.node_id,
+            pre_ms=outcome.ms.get("pre"),
+            run_ms=outcome.ms.get("run"),
+            post_ms=outcome.ms.get("post"),
+            error=outcome.error,
         )
-        summary["max_errors"] = max_errors
-        summary["status"] = _status(summary, max_errors)
-        summary["resources"] = pool.request.as_dict()
-        summary["ray"] = {"embedded": connection.embedded, "version": ray.__version__}
-        phases.mark("summarise")
-        summary["phases_s"] = phases.seconds
-        write_summary(staging, summary)
-        return summary
-    finally:
-        if pool is not None:
-            pool.close()
-        connection.close()
+        if outcome.error:
+            self.failed_samples += b.rows
+        parts = self._rows.setdefault(b.shard_id, [])
+        parts.append((b.batch_id, rows))
+        self._missing[b.shard_id] -= 1
+        if self._missing[b.shard_id] == 0:
+            ordered = [r for _, r in sorted(self._rows.pop(b.shard_id), key=lambda p: p[0])]
+            write_shard(shard_table(ordered), self.out_dir, b.shard_id)
 
 
 class _Phases:
@@ -286,6 +325,14 @@ def _status(summary: Mapping[str, Any], max_errors: int) -> str:
     return "ok"
 
 
+def _batch_bytes(inputs: Any, batch_size: int) -> int | None:
+    import numpy as np
+
+    if not isinstance(inputs, np.ndarray) or len(inputs) == 0:
+        return None
+    return inputs.nbytes // len(inputs) * batch_size
+
+
 def _default_actors(ncpu: float, batches: int) -> int:
     """As many actors as the cluster's CPUs hold, but never more than there are batches."""
     import ray
@@ -299,9 +346,9 @@ def _environment_kind(task: Task, override: str | None) -> str:
 
     kind = override or (task.software.environment if task.software else "inline")
     if kind not in ENVIRONMENTS:
-        source = "--environment" if override else f"{task.software.path}: environment"
+        where = "--environment" if override else f"{task.software.path}: environment"
         raise UsageError(
-            f"{source}: the {kind!r} environment is not built yet in this version of "
+            f"{where}: the {kind!r} environment is not built yet in this version of "
             f"dlspec-ray; available: {', '.join(ENVIRONMENTS.names())}."
         )
     return kind
@@ -328,9 +375,3 @@ def _publish(staging: Path, out_dir: Path, overwrite: bool) -> None:
     staging.rename(out_dir)
     if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
-
-
-def _check_positive(**values: int | None) -> None:
-    for name, value in values.items():
-        if value is not None and value < 1:
-            raise UsageError(f"{name}: expected a positive integer, got {value}")

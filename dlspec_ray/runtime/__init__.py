@@ -13,6 +13,7 @@ __all__ = [
     "capacity",
     "check_post_output",
     "choose_request",
+    "chunk_batches",
     "connect",
     "node_table",
     "plan_batches",
@@ -24,4 +25,10 @@ from dlspec_ray.runtime.cluster import RayConnection, connect
 from dlspec_ray.runtime.host import HostActor, HostSpec, check_post_output
 from dlspec_ray.runtime.placement import capacity, choose_request, node_table
 from dlspec_ray.runtime.pool import HostPool, HostSetupError, start_pool
-from dlspec_ray.runtime.scheduler import Batch, BatchOutcome, plan_batches, run_batches
+from dlspec_ray.runtime.scheduler import (
+    Batch,
+    BatchOutcome,
+    chunk_batches,
+    plan_batches,
+    run_batches,
+)

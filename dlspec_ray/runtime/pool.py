@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __all__ = ["HostPool", "start_pool"]
 
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +14,9 @@ from dlspec_ray.errors import DLSpecError, PlacementError
 from dlspec_ray.hardware.resources import ActorResources
 from dlspec_ray.runtime.host import HostActor, HostSpec
 from dlspec_ray.runtime.placement import capacity, choose_request, node_table
+
+# How often a wait for host actors says what it is waiting for.
+_WAIT_NOTE_S = 10.0
 
 
 class HostSetupError(DLSpecError):
@@ -25,6 +30,19 @@ class HostPool:
     request: ActorResources
     environment: dict[str, Any]
     setup_s: list[float] = field(default_factory=list)
+
+    def alive(self, timeout_s: float = 10.0) -> bool:
+        """Whether every actor still answers (a warm pool may have lost one)."""
+        import ray
+        from ray.exceptions import RayError
+
+        if not self.actors:
+            return False
+        try:
+            infos = ray.get([a.ready.remote() for a in self.actors], timeout=timeout_s)
+        except (RayError, TimeoutError):
+            return False
+        return not any(i["error"] for i in infos)
 
     def close(self) -> None:
         import ray
@@ -88,16 +106,30 @@ def start_pool(
 def _wait_ready(
     actors: list[Any], request: ActorResources, timeout_s: float, what: str
 ) -> list[dict[str, Any]]:
+    """Wait for every actor, saying every few seconds what it waits for."""
     import ray
 
     refs = [a.ready.remote() for a in actors]
-    done, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
-    if len(done) < len(refs):
-        raise PlacementError(
-            f"{len(refs) - len(done)} of {len(refs)} host actors for {what} were not ready "
-            f"within {timeout_s:.0f}s. Each asked for {request.describe()}; the resources may "
-            f"be held by other work, or the model's load stage may be slower than that.\n"
-            f"The live nodes offer:\n{node_table(ray.nodes())}\n"
-            "Ask for fewer actors (--actors), or wait longer (--ready-timeout)."
+    started = time.monotonic()
+    while True:
+        left = timeout_s - (time.monotonic() - started)
+        done, _ = ray.wait(refs, num_returns=len(refs), timeout=min(_WAIT_NOTE_S, max(left, 0)))
+        if len(done) == len(refs):
+            return ray.get(refs)
+        waited = time.monotonic() - started
+        if waited >= timeout_s:
+            break
+        free = ray.available_resources()
+        print(
+            f"dlspec-ray: waiting for host actors: {len(done)}/{len(refs)} ready after "
+            f"{waited:.0f}s; each asks for {request.describe()}; free now: "
+            f"CPU={free.get('CPU', 0):g}, GPU={free.get('GPU', 0):g}",
+            file=sys.stderr,
         )
-    return ray.get(refs)
+    raise PlacementError(
+        f"{len(refs) - len(done)} of {len(refs)} host actors for {what} were not ready "
+        f"within {timeout_s:.0f}s. Each asked for {request.describe()}; the resources may "
+        f"be held by other work, or the model's load stage may be slower than that.\n"
+        f"The live nodes offer:\n{node_table(ray.nodes())}\n"
+        "Ask for fewer actors (--actors), or wait longer (--ready-timeout)."
+    )

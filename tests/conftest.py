@@ -41,3 +41,54 @@ def repo_cwd(monkeypatch):
 
 def pytest_configure(config):
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+@pytest.fixture
+def mnist_manifests(tmp_path):
+    """Editable copies of the mnist manifests (sources made absolute), by kind.
+
+    Tests break one field at a time with ``edit(kind, old, new)``; each copy keeps
+    its name@version, so refs between them still resolve.
+    """
+    return ManifestCopies(tmp_path / "manifests")
+
+
+class ManifestCopies:
+    FILES = {
+        "model": "models/mnist-8.yaml",
+        "dataset": "datasets/mnist-test.yaml",
+        "software": "software/onnxruntime-cpu.yaml",
+        "hardware": "hardware/x86-64-cpu.yaml",
+        "reference": "references/mnist-8-onnxruntime.yaml",
+    }
+
+    def __init__(self, root: Path):
+        self.root = root
+        for rel in self.FILES.values():
+            src = MANIFESTS / rel
+            text = src.read_text().replace("../../assets/", f"{REPO}/assets/")
+            dest = root / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text)
+
+    def path(self, kind: str) -> str:
+        return str(self.root / self.FILES[kind])
+
+    def edit(self, kind: str, old: str, new: str) -> str:
+        path = self.root / self.FILES[kind]
+        text = path.read_text()
+        if old not in text:
+            raise AssertionError(f"{old!r} is not in {path}")
+        path.write_text(text.replace(old, new, 1))
+        return str(path)
+
+    def run_args(self, *extra: str) -> list[str]:
+        return [
+            "run",
+            "--model", self.path("model"),
+            "--dataset", self.path("dataset"),
+            "--software", self.path("software"),
+            "--hardware", self.path("hardware"),
+            "--no-progress",
+            *extra,
+        ]  # fmt: skip

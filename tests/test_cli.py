@@ -1,0 +1,151 @@
+"""The command line, as a user meets it: exit codes, and one clear paragraph per bad input."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from dlspec_ray.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+GRAPH = "assets/mnist/mnist-8-dynbatch.onnx"
+GRAPH_SUM = "sha256:53b122a5db5e9b5d8a3183d72d6c32b0b2fda70e6f41cd7b119e7188018a1d30"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_validate_accepts_the_shipped_manifests(repo_cwd, capsys):
+    assert main(["validate", "manifests"]) == 0
+    assert "5 manifest(s) valid" in capsys.readouterr().out
+
+
+def test_validate_prints_one_line_per_problem(mnist_manifests, capsys):
+    mnist_manifests.edit("hardware", "ncpu: 1", "ncpus: 1")
+    mnist_manifests.edit("model", 'version: "1.0.0"', 'version: "1.0"')
+    assert main(["validate", str(mnist_manifests.root)]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2
+    assert any("x86-64-cpu.yaml" in line and "did you mean 'ncpu'" in line for line in out)
+    assert any("mnist-8.yaml" in line and "version" in line for line in out)
+
+
+# (kind edited, old text, new text, what the message must say)
+BAD_MANIFESTS = [
+    ("model", "kind: model", "kind: model\nbad: [unclosed", r"mnist-8\.yaml:\d+: .*"),
+    ("software", "name: onnxruntime-cpu\n", "", r"onnxruntime-cpu\.yaml.*'name'"),
+    ("hardware", "ncpu: 1", "ncpus: 1", r"x86-64-cpu\.yaml:\d+: .*did you mean 'ncpu'"),
+    ("hardware", "ncpu: 1", "ncpu: many", r"x86-64-cpu\.yaml:\d+: cpu\.ncpu: .*many"),
+    ("model", 'version: "1.0.0"', 'version: "1.0"', r"mnist-8\.yaml:\d+: version: .*1\.0"),
+    ("dataset", "id: d183312e-c43e-415e-8fce-2dd01d944caf", "id: not-a-uuid", r"id: .*UUID"),
+    ("model", GRAPH_SUM, "sha256:xyz", r"mnist-8\.yaml:\d+: model\[0\]\.checksum"),
+    ("model", 'return ctx["model"].run(', 'return ctx["model"].run((', r"mnist-8\.yaml:\d+: run"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "old", "new", "match"),
+    BAD_MANIFESTS,
+    ids=[
+        "invalid-yaml",
+        "missing-field",
+        "unknown-field",
+        "wrong-type",
+        "bad-semver",
+        "bad-uuid",
+        "bad-checksum",
+        "syntax-error-in-stage",
+    ],
+)
+def test_bad_manifests_exit_2_with_file_field_and_no_traceback(
+    mnist_manifests, capsys, tmp_path, kind, old, new, match
+):
+    mnist_manifests.edit(kind, old, new)
+    out = tmp_path / "run"
+    assert main(mnist_manifests.run_args("--out", str(out))) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlspec-ray: error: ")
+    assert "Traceback" not in err
+    assert re.search(match, err), err
+    assert not out.exists()
+
+
+def test_syntax_error_points_at_the_yaml_line(mnist_manifests, capsys):
+    path = mnist_manifests.edit("model", 'return ctx["model"].run(', 'return ctx["model"].run((')
+    line = next(
+        i for i, text in enumerate(Path(path).read_text().splitlines(), 1) if ".run((" in text
+    )
+    assert main(mnist_manifests.run_args()) == 2
+    assert f"mnist-8.yaml:{line}:" in capsys.readouterr().err
+
+
+def test_remote_source_without_checksum_is_refused(mnist_manifests, capsys):
+    mnist_manifests.edit("model", f'checksum: "{GRAPH_SUM}"', "")
+    mnist_manifests.edit("model", f"source: {REPO}/", "source: http://127.0.0.1:9/")
+    assert main(mnist_manifests.run_args()) == 2
+    assert "checksum" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        (f"/{GRAPH}", "/no/such/dir/graph.onnx", r"model\[0\].*no/such/dir/graph\.onnx"),
+        (GRAPH_SUM, "sha256:" + "0" * 64, r"checksum"),
+        (f"{{repo}}/{GRAPH}", "http://127.0.0.1:{port}/graph.onnx", r"127\.0\.0\.1"),
+    ],
+    ids=["missing-artifact", "checksum-mismatch", "unreachable-url"],
+)
+def test_bad_artifacts_exit_2(mnist_manifests, capsys, old, new, match, tmp_path):
+    old = old.replace("{repo}", str(REPO))
+    new = new.replace("{port}", str(closed_port()))
+    mnist_manifests.edit("model", old, new)
+    started = time.monotonic()
+    assert main(mnist_manifests.run_args("--out", str(tmp_path / "run"))) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert re.search(match, err), err
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_reference_suggests_the_nearest(repo_cwd, capsys):
+    args = ["run", "--model", "mnist-8@1.0.0", "--dataset", "mnist-test@1.0.0"]
+    assert main([*args, "--software", "onnxruntime-cpu@1.0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "onnxruntime-cpu@1.0.1" in err
+    assert "did you mean 'onnxruntime-cpu@1.0.0'" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--batch-size", "0"], r"batch_size: expected a positive integer, got 0"),
+        (["--max-errors", "-1"], r"max_errors: expected 0 or more, got -1"),
+        (["--option", "top_k"], r"--option 'top_k': expected KEY=VALUE"),
+        (["--environment", "docker"], r"'docker' environment is not built yet"),
+    ],
+)
+def test_bad_arguments_exit_2(mnist_manifests, capsys, args, match):
+    assert main(mnist_manifests.run_args(*args)) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_hardware_no_node_can_host_fails_fast_with_the_node_table(
+    ray_session, mnist_manifests, capsys, tmp_path
+):
+    mnist_manifests.edit("hardware", "arch: x86_64", "arch: riscv64")
+    started = time.monotonic()
+    assert main(mnist_manifests.run_args("--out", str(tmp_path / "run"))) == 2
+    assert time.monotonic() - started < 30
+    err = capsys.readouterr().err
+    assert "no node of the Ray cluster can host mnist-8@1.0.0" in err
+    assert "cpu_arch:riscv64=0.001" in err
+    assert "The live nodes offer:" in err and "cpu_arch:x86_64=1" in err
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,214 @@
+"""mnist-8 on the real MNIST test set, evaluated on a real local Ray."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import dlspec_ray
+from dlspec_ray.cli import main
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+SUMMARY_FIELDS = {
+    "run_id",
+    "task",
+    "environment",
+    "samples",
+    "errors",
+    "accuracy",
+    "latency_ms",
+    "throughput_sps",
+    "wall_s",
+    "reference",
+}
+
+
+def test_full_test_set_reproduces_the_zoo_and_passes_the_reference(repo_cwd, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "run",
+            "--model", "mnist-8@1.0.0",
+            "--dataset", "mnist-test@1.0.0",
+            "--software", "onnxruntime-cpu@1.0.0",
+            "--hardware", "x86-64-cpu@1.0.0",
+            "--reference", "mnist-8-onnxruntime-reference@1.0.0",
+            "--batch-size", "256",
+            "--out", str(out),
+        ]
+    )  # fmt: skip
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "0.9890" in printed.out and "PASS" in printed.out
+    assert "10000/10000 samples" in printed.err  # the progress line
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) >= SUMMARY_FIELDS
+    assert summary["samples"] == 10_000
+    assert summary["accuracy"]["top1"] == pytest.approx(0.989, abs=1e-12)
+    assert summary["reference"]["verdict"] == "PASS"
+    assert summary["task"]["model"]["ref"] == "mnist-8@1.0.0"
+    assert summary["environment"]["kind"] == "inline"
+    assert summary["environment"]["framework"]["name"] == "onnxruntime"
+    for stage in ("pre", "run", "post"):
+        assert set(summary["latency_ms"][stage]) >= {"p50", "p90", "p99", "mean"}
+    assert summary["throughput_sps"] > 0
+
+    # Nothing but the run itself, and no staging folders beside it.
+    assert sorted(p.name for p in out.iterdir()) == ["samples", "summary.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    table = pq.read_table(out / "samples")
+    assert table.num_rows == 10_000
+    assert sorted(table.column("sample_id").to_pylist(), key=int) == [str(i) for i in range(10_000)]
+    assert table.column("node_id").null_count == 0
+    assert set(table.column("node_id").to_pylist()) == set(summary["environment"]["nodes"])
+    assert table.column("error").null_count == 10_000
+
+
+def test_every_batch_size_gives_the_same_outputs(repo_cwd, tmp_path):
+    """The graph's batch dimension was fixed at 1; the derived graph must not change a bit."""
+    outputs = {}
+    with dlspec_ray.Session() as session:
+        for batch_size in (1, 7, 64):
+            result = session.evaluate(
+                "mnist-8@1.0.0",
+                "mnist-test@1.0.0",
+                batch_size=batch_size,
+                limit=300,
+                out=tmp_path / f"b{batch_size}",
+                progress=False,
+            )
+            table = result.table.sort_by([("batch_id", "ascending")])
+            outputs[batch_size] = np.array(table.column("output").to_pylist(), dtype=np.float32)
+            assert result.summary["samples"] == 300
+    assert outputs[1].shape == (300, 10)
+    assert np.array_equal(outputs[1], outputs[7])
+    assert np.array_equal(outputs[1], outputs[64])
+
+
+def test_a_session_reuses_its_warm_host_actors(repo_cwd, tmp_path):
+    with dlspec_ray.Session() as session:
+        kwargs = dict(limit=500, batch_size=100, progress=False)
+        first = session.evaluate("mnist-8@1.0.0", "mnist-test@1.0.0", out=tmp_path / "a", **kwargs)
+        pool = next(iter(session._pools.values()))
+        second = session.evaluate("mnist-8@1.0.0", "mnist-test@1.0.0", out=tmp_path / "b", **kwargs)
+        assert next(iter(session._pools.values())) is pool
+        assert (
+            second.summary["phases_s"]["start_actors"] < first.summary["phases_s"]["start_actors"]
+        )
+        session.evaluate(
+            "mnist-8@1.0.0", "mnist-test@1.0.0", out=tmp_path / "c", **{**kwargs, "batch_size": 50}
+        )
+        assert next(iter(session._pools.values())) is not pool
+        assert len(session._pools) == 1
+
+
+FLAKY_PRE = """      x = batch.astype(np.float32) / np.float32(255.0)"""
+FAILING_PRE = """      if int(batch.sum()) % 5 == 0:
+          raise ValueError("unlucky batch")
+      x = batch.astype(np.float32) / np.float32(255.0)"""
+
+
+def expected_failures(batch_size: int, limit: int) -> set[str]:
+    """Sample ids of the batches the FAILING_PRE stage raises on, computed here independently."""
+    from dlspec_ray.artifacts import fetch_all
+    from dlspec_ray.spec import load_manifest
+    from dlspec_ray.stages import read_samples
+
+    dataset = load_manifest("manifests/datasets/mnist-test.yaml")
+    images = read_samples(dataset, fetch_all(dataset.sources)).inputs[:limit]
+    failed = set()
+    for start in range(0, limit, batch_size):
+        if int(images[start : start + batch_size].sum()) % 5 == 0:
+            failed.update(str(i) for i in range(start, min(limit, start + batch_size)))
+    return failed
+
+
+def test_a_failing_stage_is_recorded_in_its_batch_rows(repo_cwd, mnist_manifests, tmp_path):
+    mnist_manifests.edit("model", FLAKY_PRE, FAILING_PRE)
+    expected = expected_failures(10, 1000)
+    assert 0 < len(expected) < 1000
+    result = dlspec_ray.evaluate(
+        mnist_manifests.path("model"),
+        "mnist-test@1.0.0",
+        batch_size=10,
+        limit=1000,
+        max_errors=1000,
+        out=tmp_path / "run",
+        progress=False,
+    )
+    rows = result.table.to_pylist()
+    failed = {r["sample_id"] for r in rows if r["error"]}
+    assert failed == expected
+    message = next(r["error"] for r in rows if r["error"])
+    assert message.startswith("pre-process: ValueError: unlucky batch (at ")
+    assert "mnist-8.yaml:" in message
+    assert all(r["prediction"] is None for r in rows if r["error"])
+    assert all(r["prediction"] is not None for r in rows if not r["error"])
+    assert result.summary["errors"]["count"] == len(expected)
+    assert result.summary["status"] == "ok"
+
+
+def test_too_many_errors_stop_the_run_with_exit_1_and_a_whole_run_directory(
+    repo_cwd, mnist_manifests, tmp_path, capsys
+):
+    mnist_manifests.edit("model", FLAKY_PRE, FAILING_PRE)
+    out = tmp_path / "run"
+    code = main(
+        mnist_manifests.run_args(
+            "--batch-size", "10", "--limit", "2000", "--max-errors", "5", "--out", str(out)
+        )
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "more than --max-errors 5" in err and "unlucky batch" in err
+    assert "Traceback" not in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "error_budget_exceeded"
+    assert summary["errors"]["count"] > 5
+    table = pq.read_table(out / "samples")
+    assert table.num_rows == summary["samples"] == 2000  # unrun batches are rows with a reason
+    assert "not run: the evaluation stopped early" in set(table.column("error").to_pylist())
+    assert [p.name for p in tmp_path.iterdir() if p.name != "manifests"] == ["run"]
+
+
+def test_a_reference_mismatch_fails_with_exit_1(repo_cwd, mnist_manifests, tmp_path, capsys):
+    mnist_manifests.edit("reference", "top1: {value: 0.989", "top1: {value: 0.995")
+    code = main(
+        mnist_manifests.run_args(
+            "--reference", mnist_manifests.path("reference"), "--limit", "1000",
+            "--out", str(tmp_path / "run"),
+        )
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "FAIL" in captured.out
+    assert "does not match the reference log mnist-8-onnxruntime-reference@1.0.0" in captured.err
+
+
+def test_an_interrupted_run_leaves_nothing_in_out(repo_cwd, tmp_path, monkeypatch):
+    from dlspec_ray import progress
+
+    def interrupt(self, n, errors=0):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress.Progress, "update", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        dlspec_ray.evaluate("mnist-8@1.0.0", "mnist-test@1.0.0", out=tmp_path / "run", limit=500)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_run_is_only_replaced_with_overwrite(repo_cwd, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    args = ["run", "--model", "mnist-8@1.0.0", "--dataset", "mnist-test@1.0.0", "--limit", "64"]
+    assert main([*args, "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "keep.txt").exists()
+    assert main([*args, "--out", str(out), "--overwrite", "--no-progress"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["samples", "summary.json"]

@@ -1,0 +1,121 @@
+"""``dlspec-ray run``: evaluate one task and write its run directory."""
+
+from __future__ import annotations
+
+__all__ = ["HELP", "NAME", "add_arguments", "evaluate_kwargs", "handle", "parse_options"]
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from dlspec_ray.errors import EvaluationFailed, UsageError
+
+NAME = "run"
+HELP = "evaluate a model on a dataset"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--model", required=True, help="path, name@version or id")
+    add("--dataset", help="path, name@version or id (default: the reference's)")
+    add("--software", help="default: the reference's, else the first that fits the model")
+    add("--hardware", help="default: the reference's, else any node with a CPU")
+    add("--reference", help="a reference log to check the run against")
+    add("--batch-size", type=int, default=64, metavar="N")
+    add("--actors", type=int, metavar="K", help="default: as many as the CPUs allow")
+    add("--limit", type=int, metavar="N", help="evaluate only the first N samples")
+    add(
+        "--max-errors",
+        type=int,
+        default=0,
+        metavar="N",
+        help="failed samples tolerated before the run stops (default 0)",
+    )
+    add("--environment", help="override the software manifest's environment")
+    add(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model option (ctx['options']); repeatable",
+    )
+    add("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    add("--out", help="run directory (default: runs/<run id>)")
+    add("--overwrite", action="store_true", help="replace a non-empty --out")
+    add(
+        "--manifests",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra manifest root for name@version lookups; repeatable",
+    )
+    add("--cache-dir", help="artifact cache (default: DLSPEC_RAY_CACHE, else ~/.cache/dlspec-ray)")
+    add(
+        "--ready-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds host actors may take to start (default 300)",
+    )
+    add("--no-progress", action="store_true", help="no progress line on stderr")
+    add("--json", action="store_true", help="print summary.json instead of a table")  # fmt: skip
+
+
+def evaluate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``evaluate()`` keyword arguments the run flags stand for."""
+    return {
+        "software": args.software,
+        "hardware": args.hardware,
+        "reference": args.reference,
+        "batch_size": args.batch_size,
+        "actors": args.actors,
+        "limit": args.limit,
+        "max_errors": args.max_errors,
+        "options": parse_options(args.option),
+        "environment": args.environment,
+        "address": args.address,
+        "out": args.out,
+        "overwrite": args.overwrite,
+        "manifest_roots": args.manifests,
+        "cache_dir": args.cache_dir,
+        "progress": not args.no_progress,
+        "ready_timeout_s": args.ready_timeout,
+    }
+
+
+def handle(args: argparse.Namespace) -> int:
+    from dlspec_ray.evaluation import evaluate
+
+    result = evaluate(args.model, args.dataset, **evaluate_kwargs(args))
+    if args.json:
+        print(json.dumps(result.summary, indent=2))
+    else:
+        print(result.format())
+        print(f"\nrun directory: {result.out_dir}")
+    status = result.summary["status"]
+    if status == "error_budget_exceeded":
+        errors = result.summary["errors"]
+        first = "\n".join(f"  - {m['message']}" for m in errors["messages"][:3])
+        raise EvaluationFailed(
+            f"{errors['count']} sample(s) failed, more than --max-errors {args.max_errors}; "
+            f"the run stopped. First errors:\n{first}"
+        )
+    if status == "reference_failed":
+        raise EvaluationFailed(
+            f"the run does not match the reference log {result.summary['reference']['reference']}"
+        )
+    return 0
+
+
+def parse_options(items: Sequence[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs; values are read as YAML, so ``top_k=5`` gives an int."""
+    import yaml
+
+    options: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option {item!r}: expected KEY=VALUE, for example top_k=5")
+        options[key] = yaml.safe_load(value)
+    return options

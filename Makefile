@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 run: venv
 	$(BIN)/dlspec-ray run --model mnist-8@1.0.0 --dataset mnist-test@1.0.0 \
 		--software onnxruntime-cpu@1.0.0 --hardware x86-64-cpu@1.0.0 \
-		--reference mnist-8-onnxruntime-reference@1.0.0 --out $(OUT)
+		--reference mnist-8-onnxruntime-reference@1.0.0 --out $(OUT) --overwrite
 
 test: venv
 	$(BIN)/ruff check dlspec_ray tests benchmarks tools

@@ -9,7 +9,7 @@ from __future__ import annotations
 __all__ = ["Task", "TaskMismatch", "resolve_task"]
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dlspec_ray.errors import DLSpecError
@@ -23,6 +23,9 @@ from dlspec_ray.spec.types import (
     SoftwareManifest,
 )
 from dlspec_ray.spec.versions import version_satisfies
+
+# How much a default software manifest's environment asks of the machine.
+_ENVIRONMENT_COST = {"inline": 0, "process": 1, "docker": 2}
 
 
 class TaskMismatch(DLSpecError):
@@ -93,6 +96,18 @@ def resolve_task(
 
 
 def check_compatible(task: Task) -> None:
+    """The reference log first: when it supplied the other refs, it is the root cause."""
+    log = task.reference
+    if log is not None:
+        for kind in ("model", "dataset"):
+            manifest: Manifest = getattr(task, kind)
+            wanted = getattr(log.task, kind)
+            if wanted not in (manifest.ref, manifest.id, manifest.name):
+                raise TaskMismatch(
+                    f"{log.path}: task.{kind}: the reference log was made with {kind} "
+                    f"{wanted!r}, but this run uses {manifest.ref}. Drop --reference, or run "
+                    f"the {kind} the log names."
+                )
     model, software = task.model, task.software
     if software is not None:
         want, have = model.framework, software.framework
@@ -107,17 +122,6 @@ def check_compatible(task: Task) -> None:
                 f"{model.path}: framework.version: the model needs {want.name} {want.version}, "
                 f"but {software.ref} provides {have.version}."
             )
-    log = task.reference
-    if log is not None:
-        for kind in ("model", "dataset"):
-            manifest: Manifest = getattr(task, kind)
-            wanted = getattr(log.task, kind)
-            if wanted not in (manifest.ref, manifest.id, manifest.name):
-                raise TaskMismatch(
-                    f"{log.path}: task.{kind}: the reference log was made with {kind} "
-                    f"{wanted!r}, but this run uses {manifest.ref}. Drop --reference, or run "
-                    f"the {kind} the log names."
-                )
 
 
 def _get(catalog: Catalog, ref: str | Manifest | None, kind: str):
@@ -127,14 +131,17 @@ def _get(catalog: Catalog, ref: str | Manifest | None, kind: str):
 
 
 def _with_default_software(task: Task, catalog: Catalog) -> Task:
-    from dataclasses import replace
-
+    """The fitting software manifest that needs the least: inline first, then by ref."""
     framework = task.model.framework
-    for software in catalog.of_kind("software"):
-        if software.framework.name == framework.name and version_satisfies(
-            software.framework.version, framework.version
-        ):
-            return replace(task, software=software)
+    fitting = [
+        s
+        for s in catalog.of_kind("software")
+        if s.framework.name == framework.name
+        and version_satisfies(s.framework.version, framework.version)
+    ]
+    if fitting:
+        best = min(fitting, key=lambda s: (_ENVIRONMENT_COST.get(s.environment, 9), s.ref))
+        return replace(task, software=best)
     raise TaskMismatch(
         f"no software manifest in the catalog provides {framework.name} {framework.version}, "
         f"which {task.model.ref} needs; give one with --software."

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dlspec_ray.environments.base import StageCall
+from dlspec_ray.environments.placement import Placement
 from dlspec_ray.environments.runner import StageRunner
 from dlspec_ray.spec.types import SoftwareManifest, StageSource
 
@@ -16,7 +17,9 @@ from dlspec_ray.spec.types import SoftwareManifest, StageSource
 class InlineEnvironment:
     kind = "inline"
 
-    def __init__(self, software: SoftwareManifest | None = None):
+    def __init__(
+        self, software: SoftwareManifest | None = None, *, placement: Placement | None = None
+    ):
         self.software = software
         self._runner: StageRunner | None = None
 

@@ -1,0 +1,68 @@
+"""``dlspec-ray env``: prepare environments ahead of a run, and remove what killed actors left."""
+
+from __future__ import annotations
+
+__all__ = ["HELP", "NAME", "add_arguments", "handle"]
+
+import argparse
+
+NAME = "env"
+HELP = "prepare software environments; remove orphaned containers and shared memory"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="env_command", required=True, metavar="ACTION")
+    gc = sub.add_parser(
+        "gc",
+        help="remove containers and shared-memory folders whose host actor is gone",
+        description=(
+            "ray.kill ends a host actor without closing its environment. Remove every "
+            "dlspec-ray container and /dev/shm folder on this host whose owning process no "
+            "longer runs (containers only where DOCKER_HOST answers)."
+        ),
+    )
+    gc.add_argument("--all", action="store_true", help="remove live environments' too")
+    prepare = sub.add_parser(
+        "prepare",
+        help="build a software manifest's venv, or check its image, before a run",
+    )
+    prepare.add_argument("software", metavar="SOFTWARE", help="path, name@version or id")
+    prepare.add_argument("--environment", help="default: the software manifest's")
+    prepare.add_argument(
+        "--manifests", action="append", default=[], metavar="DIR", help="extra manifest root"
+    )
+
+
+def handle(args: argparse.Namespace) -> int:
+    if args.env_command == "gc":
+        return _gc(args)
+    return _prepare(args)
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from dlspec_ray.environments.sweeper import sweep
+
+    report = sweep(everything=args.all)
+    for name in report.containers:
+        print(f"removed container {name}")
+    for path in report.folders:
+        print(f"removed {path}")
+    if report.docker_skipped:
+        print(f"containers not checked: {report.docker_skipped}")
+    print(f"{len(report.containers)} container(s), {len(report.folders)} folder(s) removed")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from typing import cast
+
+    from dlspec_ray.environments import prepare_environment
+    from dlspec_ray.spec.catalog import Catalog
+    from dlspec_ray.spec.types import SoftwareManifest
+
+    catalog = Catalog.default(extra_roots=args.manifests)
+    software = cast(SoftwareManifest, catalog.resolve(args.software, "software"))
+    kind = args.environment or software.environment
+    ready = prepare_environment(kind, software)
+    print(f"{software.ref}: the {kind} environment is ready{': ' + ready if ready else ''}")
+    return 0

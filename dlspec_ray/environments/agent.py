@@ -1,0 +1,116 @@
+"""The agent: the process inside an environment that runs the manifest's stage code.
+
+The ``process`` and ``docker`` environments both start ``python -m
+dlspec_ray.environments.agent --socket PATH``; it connects back to the host
+actor, says hello, and serves requests until the host closes the connection.
+It hosts the same ``StageRunner`` as the ``inline`` environment, so a stage
+behaves the same wherever it runs. It needs only the standard library (and
+whatever the stage code imports): the environment may hold nothing else.
+
+Requests: ``start`` (stages, ctx), ``call`` (stage, data), ``describe``
+(distributions), ``close``. Replies: ``{"ok": True, ...}`` or ``{"ok": False,
+"error": {...}}`` with the exception's type, message and YAML location.
+"""
+
+from __future__ import annotations
+
+__all__ = ["error_info", "main", "versions"]
+
+import argparse
+import os
+import re
+import socket
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from dlspec_ray.environments.runner import StageRunner
+from dlspec_ray.environments.shm import Arena
+from dlspec_ray.environments.wire import PROTOCOL, Channel
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dlspec_ray.environments.agent")
+    parser.add_argument("--socket", required=True, help="the host actor's Unix socket")
+    args = parser.parse_args(argv)
+    folder = Path(args.socket).parent
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(args.socket)
+    channel = Channel(sock, Arena(folder / "a2h"), Arena(folder / "h2a"), copy_received=False)
+    channel.send(
+        {
+            "op": "hello",
+            "protocol": PROTOCOL,
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "executable": sys.executable,
+        }
+    )
+    runner: StageRunner | None = None
+    while True:
+        try:
+            request = channel.recv()
+        except (EOFError, ConnectionError):
+            return 0  # the host actor is gone: so is our reason to run
+        op = request.get("op")
+        try:
+            if op == "start":
+                runner = StageRunner(request["stages"], request["ctx"])
+                reply: dict[str, Any] = {}
+            elif op == "call":
+                if runner is None:
+                    raise RuntimeError("the environment was called before it was started")
+                call = runner.call(request["stage"], request["data"])
+                # The loaded model stays here, as ctx["model"]; it need not be picklable.
+                value = None if request["stage"] == "load" else call.value
+                reply = {"value": value, "seconds": call.seconds}
+            elif op == "describe":
+                reply = versions(request.get("distributions", ()))
+            elif op == "close":
+                channel.send({"ok": True})
+                return 0
+            else:
+                raise ValueError(f"unknown request {op!r}")
+            channel.send({"ok": True, **reply})
+        except Exception as exc:
+            channel.send({"ok": False, "error": error_info(exc)})
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """What the host needs to re-raise ``exc`` with the same type name, message and YAML line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    in_manifest = [f for f in frames if f.filename.endswith((".yaml", ".yml"))]
+    frame = in_manifest[-1] if in_manifest else None
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "file": frame.filename if frame else None,
+        "line": frame.lineno if frame else None,
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
+
+
+def versions(distributions: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """The installed version of each distribution, read inside the environment."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for requirement in distributions:
+        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement.strip())
+        if not match:
+            continue
+        name = match.group(0)
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return {
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "packages": found,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

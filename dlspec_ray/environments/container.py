@@ -1,0 +1,197 @@
+"""Stage code in the software manifest's framework container, through docker-py.
+
+The container runs the agent as the host actor's user, with no network, the
+actor's GPUs only, the hardware manifest's memory and CPU limits, and the
+software manifest's ``env``. It sees, read-only at the same paths as the host,
+the agent's code and the folders of the model's artifacts (and the artifact
+cache), and read-write the environment's own shared-memory folder, where the
+socket and the tensor arenas live. Labels name the run, the actor and the
+owning process, so the sweeper can remove it if the actor is killed.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CONTAINER_IO", "DockerEnvironment", "device_requests", "resource_limits"]
+
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dlspec_ray.artifacts.cache import default_cache_dir
+from dlspec_ray.environments.bundle import agent_bundle
+from dlspec_ray.environments.engine import LABEL, docker_client, docker_host
+from dlspec_ray.environments.errors import EnvironmentUnavailable
+from dlspec_ray.environments.owner import HOST, owner_token
+from dlspec_ray.environments.paths import env_cache_dir
+from dlspec_ray.environments.placement import Placement
+from dlspec_ray.environments.remote import RemoteEnvironment
+from dlspec_ray.environments.sweeper import sweep_once
+from dlspec_ray.spec.types import SoftwareManifest
+
+# Where the environment's shared-memory folder appears inside the container.
+CONTAINER_IO = "/dlspec-ray/io"
+# Where images keep the agent (images.py); the host's current agent is mounted over it.
+CONTAINER_AGENT = "/opt/dlspec-ray/agent"
+# The container's own /dev/shm, for frameworks that use it (data loaders, NCCL).
+SHM_SIZE = 1 << 30
+
+
+def device_requests(gpu_ids: Sequence[str | int]) -> list[Any]:
+    """Exactly the actor's GPUs (``ray.get_gpu_ids()``), as one docker device request."""
+    from docker.types import DeviceRequest
+
+    if not gpu_ids:
+        return []
+    return [DeviceRequest(device_ids=[str(g) for g in gpu_ids], capabilities=[["gpu"]])]
+
+
+def resource_limits(placement: Placement) -> dict[str, Any]:
+    """docker-py run() keywords for the hardware manifest's CPU and memory, when it gives them."""
+    limits: dict[str, Any] = {}
+    if placement.cpus:
+        limits["nano_cpus"] = int(placement.cpus * 1e9)
+    if placement.memory:
+        limits["mem_limit"] = int(placement.memory)
+        limits["memswap_limit"] = int(placement.memory)
+    return limits
+
+
+def image_name(software: SoftwareManifest | None, what: str = "software") -> str:
+    if software is None or not software.container:
+        where = f"{software.path or software.ref}" if software else "no software manifest"
+        raise EnvironmentUnavailable(
+            f"{where}: container: the docker environment needs an image, and this software "
+            "manifest names none; add container: <image> (and packages:), then build it with "
+            "`dlspec-ray images build SOFTWARE_MANIFEST`"
+        )
+    return software.container
+
+
+def get_image(client: Any, software: SoftwareManifest | None) -> Any:
+    from docker.errors import ImageNotFound
+
+    name = image_name(software)
+    try:
+        return client.images.get(name)
+    except ImageNotFound:
+        where = software.path or software.ref if software else "--environment docker"
+        raise EnvironmentUnavailable(
+            f"{where}: container: the image {name!r} is not in the Docker engine at "
+            f"{docker_host()}. Build it (offline, no registry needed) with: "
+            f"dlspec-ray images build {where}"
+        ) from None
+
+
+class DockerEnvironment(RemoteEnvironment):
+    kind = "docker"
+
+    def __init__(self, software: SoftwareManifest | None = None, **kwargs: Any):
+        super().__init__(software, **kwargs)
+        self._image: Any = None
+        self._container: Any = None
+
+    @classmethod
+    def prepare(cls, software: SoftwareManifest | None) -> str:
+        """The engine answers and holds the image: checked before any actor starts."""
+        image_name(software)  # no container named: say so before asking any engine
+        try:
+            client = docker_client()
+        except EnvironmentUnavailable as exc:
+            where = f"{software.path or software.ref}: " if software else ""
+            raise EnvironmentUnavailable(f"{where}the docker environment: {exc}") from None
+        image = get_image(client, software)
+        sweep_once(containers=True)
+        return f"image {image_name(software)} ({image.short_id})"
+
+    def _launch(self, socket_path: Path, ctx: Mapping[str, Any]) -> None:
+        client = docker_client()
+        self._image = get_image(client, self.software)
+        sweep_once(containers=True)
+        self._container = client.containers.run(
+            **self.run_options(self._image.id, socket_path, ctx)
+        )
+
+    def run_options(self, image: str, socket_path: Path, ctx: Mapping[str, Any]) -> dict[str, Any]:
+        """docker-py ``containers.run`` keywords: everything the container is given."""
+        software = self.software
+        if software is None:  # get_image refused it already; this keeps type checkers honest
+            raise EnvironmentUnavailable("the docker environment needs a software manifest")
+        folder = socket_path.parent
+        labels = {
+            f"{LABEL}.managed": "1",
+            f"{LABEL}.host": HOST,
+            f"{LABEL}.owner": owner_token(),
+            f"{LABEL}.software": software.ref,
+            **{f"{LABEL}.{k}": str(v) for k, v in self.placement.labels.items()},
+        }
+        return {
+            "image": image,
+            "command": ["python3", "-m", "dlspec_ray.environments.agent",
+                        "--socket", f"{CONTAINER_IO}/{socket_path.name}"],
+            "detach": True,
+            "name": folder.name,
+            "labels": labels,
+            "environment": {**software.env, "PYTHONUNBUFFERED": "1"},
+            "user": f"{os.getuid()}:{os.getgid()}",
+            "network_mode": "none",
+            "shm_size": min(SHM_SIZE, self.placement.memory or SHM_SIZE),
+            "volumes": self._volumes(folder, ctx),
+            "device_requests": device_requests(self.placement.gpu_ids),
+            "working_dir": CONTAINER_IO,
+            **resource_limits(self.placement),
+        }  # fmt: skip
+
+    def _volumes(self, folder: Path, ctx: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+        volumes = {
+            str(folder): {"bind": CONTAINER_IO, "mode": "rw"},
+            str(agent_bundle(env_cache_dir())): {"bind": CONTAINER_AGENT, "mode": "ro"},
+        }
+        shared = [default_cache_dir()]
+        for path in (ctx.get("artifacts") or {}).values():
+            p = Path(path).resolve()
+            shared.append(p if p.is_dir() else p.parent)
+        for path in shared:
+            if path.is_dir() and not any(path.is_relative_to(Path(v)) for v in volumes):
+                volumes[str(path)] = {"bind": str(path), "mode": "ro"}
+        return volumes
+
+    def _exit_code(self, wait_s: float) -> int | None:
+        if self._container is None:
+            return None
+        try:
+            if wait_s:
+                return int(self._container.wait(timeout=wait_s)["StatusCode"])
+            self._container.reload()
+        except Exception:
+            return None
+        if self._container.status in ("exited", "dead"):
+            return int(self._container.attrs["State"]["ExitCode"])
+        return None
+
+    def _log_tail(self, lines: int) -> str:
+        if self._container is None:
+            return ""
+        try:
+            return self._container.logs(tail=lines).decode("utf-8", "replace").rstrip()
+        except Exception as exc:
+            return f"(the log could not be read: {exc})"
+
+    def _stop(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            # Already gone, or the engine went away: the sweeper catches what is left.
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+
+    def _where(self) -> str:
+        name = self.software.container if self.software else "?"
+        return f"image {name}"
+
+    def _identity(self) -> dict[str, Any]:
+        return {
+            "image": self.software.container if self.software else None,
+            "image_id": self._image.id if self._image is not None else None,
+            "interpreter": self._hello.get("executable"),
+        }

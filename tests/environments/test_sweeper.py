@@ -1,0 +1,68 @@
+"""Orphans (of actors killed without closing their environment) are found and removed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dlspec_ray.environments.owner import HOST, owner_token
+from dlspec_ray.environments.shm import shm_root
+from dlspec_ray.environments.sweeper import sweep
+
+
+@pytest.fixture
+def dead_token():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    token = owner_token(child.pid)
+    child.wait()
+    return token
+
+
+def test_shared_memory_of_a_dead_owner_goes_and_a_live_ones_stays(dead_token):
+    orphan = shm_root() / f"dlspec-ray-{dead_token}-0000dead"
+    live = shm_root() / f"dlspec-ray-{owner_token()}-0000a11e"
+    for folder in (orphan, live):
+        folder.mkdir()
+        (folder / "h2a").write_bytes(b"x" * 4096)
+    try:
+        report = sweep(containers=False)
+        assert str(orphan) in report.folders and not orphan.exists()
+        assert live.exists()
+        report = sweep(containers=False, everything=True)
+        assert str(live) in report.folders and not live.exists()
+    finally:
+        for folder in (orphan, live):
+            subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+def test_containers_of_a_dead_owner_go_and_a_live_ones_stay(
+    docker_engine, onnxruntime_image, dead_token
+):
+    def start(token: str, name: str):
+        return docker_engine.containers.run(
+            onnxruntime_image.id, ["python3", "-c", "import time; time.sleep(120)"],
+            detach=True, network_mode="none", name=name,
+            labels={"dlspec-ray.managed": "1", "dlspec-ray.host": HOST, "dlspec-ray.owner": token},
+        )  # fmt: skip
+
+    orphan = start(dead_token, f"dlspec-ray-test-orphan-{os.getpid()}")
+    live = start(owner_token(), f"dlspec-ray-test-live-{os.getpid()}")
+    try:
+        report = sweep()
+        assert orphan.name in report.containers and live.name not in report.containers
+        names = {c.name for c in docker_engine.containers.list(all=True)}
+        assert orphan.name not in names and live.name in names
+    finally:
+        for container in (orphan, live):
+            with contextlib.suppress(Exception):  # the sweep removed it already
+                container.remove(force=True)
+
+
+def test_without_an_engine_the_sweep_says_why_containers_were_not_checked(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    report = sweep()
+    assert report.docker_skipped is not None and "does not answer" in report.docker_skipped

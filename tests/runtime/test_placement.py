@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from dlspec_ray.errors import PlacementError
-from dlspec_ray.hardware import ActorResources
-from dlspec_ray.runtime import capacity, choose_request
+from dlspec_ray.hardware import ActorResources, NodeType
+from dlspec_ray.runtime import Placement, capacity, choose_request, default_actor_count, place
 
 X86 = {"NodeID": "a" * 40, "Alive": True, "Resources": {"CPU": 4, "cpu_arch:x86_64": 1}}
 V100 = {
@@ -50,3 +50,57 @@ def test_capacity_counts_whole_actors_per_node():
     assert capacity([X86, V100], two_cpu) == 2 + 4
     assert capacity([X86, V100], SM70) == 2
     assert capacity([X86, DEAD_ARM], ARM) == 0
+
+
+H100_TYPE = NodeType(
+    "gpu-h100",
+    {"CPU": 8, "GPU": 1, "cpu_arch:x86_64": 1, "gpu_arch:sm_90": 1},
+    max_workers=2,
+)
+HEAD_TYPE = NodeType("head", {"CPU": 2, "gpu_arch:sm_90": 1, "cpu_arch:x86_64": 1}, head=True)
+SM90 = ActorResources(num_gpus=1, resources={"gpu_arch:sm_90": 1})
+
+
+def test_a_live_node_wins_over_a_node_type():
+    placement = place([X86_REQ], [X86], what="t", node_types=[H100_TYPE])
+    assert placement == Placement(X86_REQ) and not placement.needs_scale_up
+
+
+def test_a_node_type_the_autoscaler_can_start_is_waited_for():
+    placement = place([ARM, SM90], [X86], what="t", node_types=[HEAD_TYPE, H100_TYPE])
+    assert placement.request == SM90
+    assert placement.node_type == H100_TYPE and placement.needs_scale_up
+
+
+@pytest.mark.parametrize(
+    ("node_types", "match"),
+    [
+        ([H100_TYPE], r"(?s)none of which fits:\n  - type gpu-h100 \(up to 2\): CPU=8, GPU=1"),
+        ([HEAD_TYPE], r"(?s)  - type head \(head\): CPU=2"),
+        ([], r"(?s)The live nodes offer:\n  - node aaaaaaaaaaaa.*\nUse a hardware manifest"),
+    ],
+    ids=["no-type-fits", "the-head-type-is-never-started", "no-autoscaler"],
+)
+def test_impossible_even_for_the_autoscaler_lists_its_node_types(node_types, match):
+    with pytest.raises(PlacementError, match=match):
+        place([ARM], [X86], what="t", node_types=node_types)
+
+
+def test_capacity_counts_the_nodes_the_autoscaler_may_start():
+    assert capacity([X86], SM90) == 0
+    assert capacity([X86], SM90, [H100_TYPE, HEAD_TYPE]) == 2
+    assert capacity([X86, V100], X86_REQ, [H100_TYPE]) == 4 + 8 + 8 * 2
+
+
+@pytest.mark.parametrize(
+    ("candidates", "nodes", "batches", "count"),
+    [
+        ([X86_REQ], [X86, V100], 100, 12),
+        ([X86_REQ], [X86, V100], 3, 3),
+        ([SM70], [X86, V100], 100, 2),
+        ([ARM], [X86, V100, DEAD_ARM], 100, 1),
+    ],
+    ids=["all-fitting-nodes", "no-more-than-batches", "only-the-gpu-node", "none-live"],
+)
+def test_default_actor_count_is_what_the_fitting_nodes_hold(candidates, nodes, batches, count):
+    assert default_actor_count(candidates, nodes, batches) == count

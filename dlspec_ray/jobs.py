@@ -1,0 +1,297 @@
+"""Evaluations as Ray jobs: what travels to the cluster, and how the run comes back.
+
+The client resolves and checks the task first (bad input costs milliseconds
+and never reaches the cluster), then ships a working dir holding copies of the
+task's manifests and their local artifacts, with each manifest's ``source:``
+rewritten to point at its shipped copy. dlspec-ray's own code travels as a
+``py_modules`` entry, so the cluster runs the client's version of it.
+
+On the cluster, ``python -m dlspec_ray.jobs`` runs ``dlspec-ray run`` and then
+prints the finished run directory into the job's log as one framed, base64
+tar.gz block: the Ray job server's only channel back to the client is the log,
+so that is how ``summary.json`` and the Parquet files come home. A run
+directory bigger than ``MAX_RESULT_BYTES`` stays on the cluster and the client
+says where.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MAX_RESULT_BYTES",
+    "RESULT_BEGIN",
+    "RESULT_END",
+    "JobBundle",
+    "JobFailed",
+    "JobOutcome",
+    "ResultBlockFilter",
+    "bundle_task",
+    "emit_run_dir",
+    "extract_run_dir",
+    "follow_job",
+    "job_main",
+    "local_sources",
+]
+
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import io
+import os
+import re
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import unquote, urlparse
+
+from dlspec_ray.errors import DLSpecError, UsageError
+from dlspec_ray.spec.types import Manifest, Source
+
+RESULT_BEGIN = "==dlspec-ray-run-dir== begin"
+RESULT_END = "==dlspec-ray-run-dir== end"
+MAX_RESULT_BYTES = 64 * 2**20
+_LINE = 76
+_TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+class JobFailed(DLSpecError):
+    """The Ray job could not be submitted, or it ran and failed."""
+
+
+@dataclass(frozen=True)
+class JobBundle:
+    """The job's working dir: manifest copies by kind, and the artifacts shipped with them."""
+
+    working_dir: Path
+    manifests: dict[str, str]
+    artifacts: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job_id: str
+    status: str
+    exit_code: int | None
+    logs: str
+    message: str = ""
+
+
+def bundle_task(manifests: dict[str, Manifest | None], working_dir: Path) -> JobBundle:
+    """Copy each manifest, and every local artifact it names, into ``working_dir``.
+
+    Remote (http/https) sources stay as they are: the cluster fetches them.
+    """
+    working_dir.mkdir(parents=True, exist_ok=True)
+    shipped: dict[str, str] = {}
+    artifacts: list[str] = []
+    for kind, manifest in manifests.items():
+        if manifest is None:
+            continue
+        if manifest.path is None:
+            raise UsageError(
+                f"{kind} {manifest.ref}: a manifest built in memory cannot be submitted; "
+                "save it as a YAML file and give its path"
+            )
+        text = Path(manifest.path).read_text()
+        rel_manifest = Path("manifests") / kind / Path(manifest.path).name
+        for source in local_sources(manifest):
+            original = _local_path(source)
+            rel_artifact = Path("artifacts") / kind / source.name / original.name
+            target = working_dir / rel_artifact
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if original.is_dir():
+                shutil.copytree(original, target)
+            else:
+                shutil.copy2(original, target)
+            artifacts.append(str(rel_artifact))
+            text = _rewrite_source(text, source, f"../../{rel_artifact.as_posix()}", manifest)
+        (working_dir / rel_manifest).parent.mkdir(parents=True, exist_ok=True)
+        (working_dir / rel_manifest).write_text(text)
+        shipped[kind] = rel_manifest.as_posix()
+    return JobBundle(working_dir=working_dir, manifests=shipped, artifacts=artifacts)
+
+
+def follow_job(
+    client: Any, job_id: str, *, echo: TextIO | None = sys.stdout, poll_s: float = 1.0
+) -> JobOutcome:
+    """Stream the job's log to ``echo`` (without the result block) until it ends."""
+    if echo is not None:
+        asyncio.run(_tail(client, job_id, echo))
+    while True:
+        info = client.get_job_info(job_id)
+        status = str(getattr(info.status, "value", info.status))
+        if status in _TERMINAL:
+            break
+        time.sleep(poll_s)
+    return JobOutcome(
+        job_id=job_id,
+        status=status,
+        exit_code=getattr(info, "driver_exit_code", None),
+        logs=client.get_job_logs(job_id),
+        message=str(getattr(info, "message", "") or ""),
+    )
+
+
+class ResultBlockFilter:
+    """Drops the base64 block that carries the run directory from log lines, across chunks."""
+
+    def __init__(self) -> None:
+        self.inside = False
+
+    def __call__(self, lines: Iterable[str]) -> list[str]:
+        shown = []
+        for line in lines:
+            if line.startswith(RESULT_BEGIN):
+                self.inside = True
+                size = line.split()[-1]
+                shown.append(f"(the run directory comes back through the log: {size} bytes)\n")
+            elif self.inside:
+                self.inside = not line.startswith(RESULT_END)
+            else:
+                shown.append(line)
+        return shown
+
+
+def extract_run_dir(logs: str, out_dir: Path, *, overwrite: bool = False) -> Path | None:
+    """Unpack the run directory block of ``logs`` into ``out_dir``; None when there is none.
+
+    The folder appears whole or not at all: it is unpacked beside ``out_dir``
+    and renamed into place.
+    """
+    match = re.search(
+        rf"^{re.escape(RESULT_BEGIN)} ([0-9a-f]{{64}}) (\d+)\n(.*?)^{re.escape(RESULT_END)}",
+        logs,
+        re.MULTILINE | re.DOTALL,
+    )
+    if match is None:
+        return None
+    digest, size = match.group(1), int(match.group(2))
+    payload = base64.b64decode("".join(match.group(3).split()))
+    if len(payload) != size or hashlib.sha256(payload).hexdigest() != digest:
+        raise JobFailed(
+            f"the run directory in the job's log is damaged (expected {size} bytes with sha256 "
+            f"{digest[:12]}..., got {len(payload)} bytes); the run is still on the cluster"
+        )
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise UsageError(
+            f"--out {out_dir}: the directory already holds files; choose another --out, or "
+            "pass --overwrite to replace it"
+        )
+    from dlspec_ray.artifacts import safe_unpack
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        archive = work / "run.tar.gz"
+        archive.write_bytes(payload)
+        unpacked = safe_unpack(archive, work / "run")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        unpacked.rename(out_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out_dir
+
+
+def job_main(argv: Sequence[str] | None = None) -> int:
+    """The job's entry point: ``python -m dlspec_ray.jobs --out DIR -- run ARGS...``.
+
+    Runs the evaluation, then prints the run directory (when it exists and is
+    small enough) as the framed block ``extract_run_dir`` reads. Exits with the
+    run's own exit code, so the job's status says whether it passed.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) < 3 or args[0] != "--out" or "--" not in args:
+        print("usage: python -m dlspec_ray.jobs --out DIR -- run ARGS...", file=sys.stderr)
+        return 2
+    out_dir = Path(os.path.expanduser(args[1]))
+    run_args = args[args.index("--") + 1 :]
+    from dlspec_ray.cli import main
+
+    code = main([*run_args, "--out", str(out_dir)])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if out_dir.is_dir():
+        emit_run_dir(out_dir, sys.stdout)
+    return code
+
+
+def emit_run_dir(out_dir: Path, stream: TextIO, limit: int = MAX_RESULT_BYTES) -> bool:
+    """Print ``out_dir`` as a framed base64 tar.gz block; False when it is too big to send."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(out_dir.rglob("*")):
+            tar.add(path, arcname=path.relative_to(out_dir).as_posix(), recursive=False)
+    payload = buffer.getvalue()
+    if len(payload) > limit:
+        print(
+            f"dlspec-ray: the run directory is {len(payload)} bytes packed, more than the "
+            f"{limit} that come back through the job's log; copy it from the cluster",
+            file=stream,
+            flush=True,
+        )
+        return False
+    text = base64.b64encode(payload).decode()
+    stream.write(f"{RESULT_BEGIN} {hashlib.sha256(payload).hexdigest()} {len(payload)}\n")
+    for start in range(0, len(text), _LINE):
+        stream.write(text[start : start + _LINE] + "\n")
+    stream.write(f"{RESULT_END}\n")
+    stream.flush()
+    return True
+
+
+async def _tail(client: Any, job_id: str, echo: TextIO) -> None:
+    keep = ResultBlockFilter()
+    pending = ""
+    async for chunk in client.tail_job_logs(job_id):
+        pending += chunk
+        *lines, pending = pending.split("\n")
+        echo.writelines(keep([line + "\n" for line in lines]))
+        echo.flush()
+    if pending:
+        echo.writelines(keep([pending + "\n"]))
+        echo.flush()
+
+
+def local_sources(manifest: Manifest) -> list[Source]:
+    """Every local ``Source`` the manifest holds, whatever field it sits in."""
+    found: list[Source] = []
+    for f in dataclasses.fields(manifest):
+        value = getattr(manifest, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        found += [s for s in items if isinstance(s, Source) and not s.is_remote]
+    return found
+
+
+def _local_path(source: Source) -> Path:
+    """Where a local source's file is (the fetcher's rule: file URL, absolute, or relative)."""
+    text = source.source
+    if text.startswith("file:"):
+        return Path(unquote(urlparse(text).path))
+    path = Path(text)
+    return path if path.is_absolute() else Path(os.path.abspath(Path(source.base_dir) / path))
+
+
+def _rewrite_source(text: str, source: Source, new: str, manifest: Manifest) -> str:
+    pattern = re.compile(
+        rf"(\bsource:[ \t]*)([\"']?){re.escape(source.source)}\2(?=[ \t]*(?:[,}}#\n]|$))"
+    )
+    rewritten, count = pattern.subn(lambda m: f'{m.group(1)}"{new}"', text)
+    if count == 0:
+        where = f"{source.field}.source" if source.field else "source"
+        raise UsageError(
+            f"{manifest.path}: {where}: cannot find `source: {source.source}` "
+            "in the file to point it at the copy shipped with the job; write the source on "
+            "one line as `source: PATH`"
+        )
+    return rewritten
+
+
+if __name__ == "__main__":
+    sys.exit(job_main())

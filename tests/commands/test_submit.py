@@ -1,0 +1,195 @@
+"""``dlspec-ray submit`` against a real local head (``ray start --head``, job server on
+127.0.0.1:26102, ports 26100-26169, own temp dir, stopped by PID), and its bad inputs.
+
+The client never connects to Ray: it talks to the job server over HTTP, so it runs in
+this process beside the shared test Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from dlspec_ray.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+PORT_BASE = 26100
+NOWHERE = "http://127.0.0.1:26999"  # in this issue's port range; nothing listens there
+
+
+@pytest.fixture(autouse=True)
+def _same_auth_mode_as_the_head(monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.delenv("RAY_API_SERVER_ADDRESS", raising=False)
+
+
+@pytest.fixture(scope="module")
+def job_head(ray_clusters, tmp_path_factory):
+    """A head node that advertises what `dlspec-ray node-resources` detects here."""
+    temp = tmp_path_factory.mktemp("job-head")
+    detected = subprocess.run(
+        [sys.executable, "-m", "dlspec_ray.cli", "node-resources"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    head = ray_clusters.start_head(
+        port_base=PORT_BASE,
+        num_cpus=2,
+        resources=json.loads(detected),
+        env={"DLSPEC_RAY_CACHE": str(temp / "cluster-cache")},
+    )
+    yield head
+    head.stop()
+
+
+def mnist_args(*extra: str) -> list[str]:
+    return [
+        "submit",
+        "--model", "mnist-8@1.0.0",
+        "--dataset", "mnist-test@1.0.0",
+        "--software", "onnxruntime-cpu@1.0.0",
+        "--hardware", "x86-64-cpu@1.0.0",
+        *extra,
+    ]  # fmt: skip
+
+
+def test_the_submitted_mnist_job_gives_0_9890(job_head, repo_cwd, tmp_path, capsys):
+    args = mnist_args(
+        "--reference", "mnist-8-onnxruntime-reference@1.0.0",
+        "--batch-size", "256",
+        "--address", job_head.dashboard_url,
+        "--out", str(tmp_path / "out"),
+        "--cluster-out", str(tmp_path / "on-the-cluster"),
+    )  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "top1          0.9890  over 10,000 labelled samples" in out
+    assert "reference mnist-8-onnxruntime-reference@1.0.0: PASS" in out
+    assert f"run directory: {tmp_path / 'out'} (and on the cluster: " in out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["accuracy"]["top1"] == 0.989 and summary["reference"]["verdict"] == "PASS"
+    assert summary["ray"]["embedded"] is False
+    assert pq.read_table(tmp_path / "out" / "samples").num_rows == 10_000
+    assert (tmp_path / "on-the-cluster" / "summary.json").exists()
+
+
+def test_a_job_that_fails_gives_the_tail_of_its_log(job_head, mnist_manifests, tmp_path, capsys):
+    mnist_manifests.edit(
+        "model", "import onnxruntime as ort", "raise RuntimeError('boom: no such provider')"
+    )
+    args = [
+        "submit",
+        *mnist_manifests.run_args()[1:],
+        "--address", job_head.dashboard_url,
+        "--out", str(tmp_path / "out"),
+        "--cluster-out", str(tmp_path / "on-the-cluster"),
+    ]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "ended FAILED (exit code 2)" in err
+    assert "The last lines of its log:" in err
+    assert "boom: no such provider" in err.split("The last lines of its log:")[1]
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_wait_returns_the_job_id(job_head, repo_cwd, tmp_path, capsys):
+    from ray.job_submission import JobSubmissionClient
+
+    args = mnist_args(
+        "--limit", "500",
+        "--address", job_head.dashboard_url,
+        "--cluster-out", str(tmp_path / "on-the-cluster"),
+        "--no-wait",
+    )  # fmt: skip
+    assert main(args) == 0
+    job_id = capsys.readouterr().out.strip()
+    assert job_id.startswith("dlspec-ray-")
+    client = JobSubmissionClient(job_head.dashboard_url)
+    deadline = time.monotonic() + 120
+    while str(client.get_job_status(job_id)) not in ("SUCCEEDED", "FAILED", "STOPPED"):
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    assert str(client.get_job_status(job_id)) == "SUCCEEDED"
+    assert (tmp_path / "on-the-cluster" / "summary.json").exists()
+
+
+# (edit to make, extra arguments, what the message must say); none reaches a cluster.
+BAD_INPUT = [
+    (None, ["--address", NOWHERE], r"--address http://127\.0\.0\.1:26999: cannot reach the Ray"),
+    (None, ["--address", "127.0.0.1:6379"], r"expected the Ray job server's URL, such as http"),
+    (None, [], r"--address: give the Ray job server's URL"),
+    (
+        ("hardware", "arch: x86_64", "arch: sparc64"),
+        ["--address", NOWHERE],
+        r"x86-64-cpu\.yaml:\d+: cpu\.arch: .*unknown CPU architecture 'sparc64'",
+    ),
+    (
+        ("software", 'version: "1.32.0"', 'version: "1.10.0"'),
+        ["--address", NOWHERE],
+        r"framework\.version: the model needs onnxruntime >=1\.16, but onnxruntime-cpu@1\.0\.0",
+    ),
+    (None, ["--address", NOWHERE, "--no-wait", "--out", "x"], r"--out and --no-wait conflict"),
+    (
+        ("hardware", "  ncpu: 1\n", "  ncpu: 1\nsetup: [cpupower frequency-set -g performance]\n"),
+        ["--address", NOWHERE],
+        r"(?s)has host setup commands.*1\. cpupower frequency-set -g performance",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "extra", "match"),
+    BAD_INPUT,
+    ids=[
+        "unreachable-address",
+        "not-a-job-server-url",
+        "no-address",
+        "unknown-architecture",
+        "conflicting-framework-requirements",
+        "conflicting-no-wait-and-out",
+        "host-setup-not-allowed",
+    ],
+)
+def test_bad_input_is_refused_with_exit_code_2(mnist_manifests, capsys, edit, extra, match):
+    import re
+
+    if edit is not None:
+        mnist_manifests.edit(*edit)
+    started = time.monotonic()
+    assert main(["submit", *mnist_manifests.run_args()[1:], *extra]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+    assert "Traceback" not in err
+    assert time.monotonic() - started < 20
+
+
+def test_a_dry_run_shows_the_job_and_forwards_the_run_flags(mnist_manifests, capsys):
+    args = [
+        "submit",
+        *mnist_manifests.run_args()[1:],
+        "--address", NOWHERE,
+        "--out", "runs/here",
+        "--limit", "500",
+        "--option", "top_k=3",
+        "--cluster-out", "/data/runs/x",
+        "--dry-run",
+    ]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    entrypoint = next(line for line in out.splitlines() if line.startswith("job entrypoint: "))
+    assert entrypoint == (
+        "job entrypoint: python -m dlspec_ray.jobs --out /data/runs/x -- run "
+        "--model manifests/model/mnist-8.yaml --dataset manifests/dataset/mnist-test.yaml "
+        "--software manifests/software/onnxruntime-cpu.yaml "
+        "--hardware manifests/hardware/x86-64-cpu.yaml "
+        "--limit 500 --option top_k=3 --no-progress"
+    )
+    assert "artifacts/model/graph/mnist-8-dynbatch.onnx" in out
+    assert "dry run: nothing was started or run." in out

@@ -1,0 +1,129 @@
+"""Placement on a real multi-node Ray cluster: the node id in the result rows proves where
+each task ran.
+
+One ray.cluster_utils.Cluster serves the module: three raylets on this machine advertising
+different resources (an x86-64 node, a node with a V100's gpu_arch:sm_70 and a GPU count, an
+aarch64 node; the GPU is only a count, the "aarch64" node is this x86-64 host). It runs in a
+child process (tools/ray_clusters.py; GCS port 26500, own temp dir, stopped by PID), and the
+evaluations run in driver subprocesses, as this process keeps its own Ray connection.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GIB = 2**30
+
+
+@pytest.fixture(scope="module")
+def cluster(ray_clusters):
+    nodes = [
+        {"name": "x86", "num_cpus": 1, "resources": {"cpu_arch:x86_64": 1}},
+        {
+            "name": "v100",
+            "num_cpus": 4,
+            "num_gpus": 1,
+            "memory": 17 * GIB,
+            "resources": {"cpu_arch:x86_64": 1, "gpu_arch:sm_70": 1},
+        },
+        {"name": "arm", "num_cpus": 4, "memory": 5 * GIB, "resources": {"cpu_arch:aarch64": 1}},
+    ]
+    started = ray_clusters.start_cluster(nodes, gcs_port=26500)
+    yield started
+    started.stop()
+
+
+def node_ids(run_dir: Path) -> set[str]:
+    return set(pq.read_table(run_dir / "samples").column("node_id").to_pylist())
+
+
+def run_cli(cluster, tmp_path, hardware: str) -> subprocess.CompletedProcess:
+    args = [
+        sys.executable, "-m", "dlspec_ray.cli", "run",
+        "--model", "mnist-8@1.0.0",
+        "--dataset", "mnist-test@1.0.0",
+        "--software", "onnxruntime-cpu@1.0.0",
+        "--hardware", hardware,
+        "--limit", "2000",
+        "--address", cluster.address,
+        "--out", str(tmp_path / "run"),
+        "--no-progress",
+    ]  # fmt: skip
+    env = {**cluster.env, "DLSPEC_RAY_CACHE": str(tmp_path / "cache")}
+    return subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_a_task_that_asks_for_sm_70_runs_only_on_that_node(cluster, tmp_path):
+    done = run_cli(cluster, tmp_path, "v100-node@1.0.0")
+    assert done.returncode == 0, done.stderr
+    assert node_ids(tmp_path / "run") == {cluster.nodes["v100"]}
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["resources"]["gpu_arch:sm_70"] == 1
+    assert summary["accuracy"]["top1"] == 0.983  # mnist-8 on the first 2,000 test images
+    assert 0 < summary["first_result_s"] < sum(summary["phases_s"].values())
+
+
+SWEEP = """
+import json, sys
+import dlspec_ray
+
+address, out, hardware = sys.argv[1], sys.argv[2], sys.argv[3:]
+with dlspec_ray.Session(address) as session:
+    for hw in hardware:
+        session.evaluate(
+            "mnist-8@1.0.0", "mnist-test@1.0.0", software="onnxruntime-cpu@1.0.0",
+            hardware=hw, limit=1000, out=f"{out}/{hw}", progress=False,
+        )
+"""
+
+
+def test_a_sweep_over_two_hardware_manifests_lands_each_on_its_node(cluster, tmp_path):
+    hardware = ["aarch64-node@1.0.0", "v100-node@1.0.0"]
+    done = subprocess.run(
+        [sys.executable, "-c", SWEEP, cluster.address, str(tmp_path), *hardware],
+        env={**cluster.env, "DLSPEC_RAY_CACHE": str(tmp_path / "cache")},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert node_ids(tmp_path / "aarch64-node@1.0.0") == {cluster.nodes["arm"]}
+    assert node_ids(tmp_path / "v100-node@1.0.0") == {cluster.nodes["v100"]}
+
+
+def test_an_impossible_request_fails_fast_with_the_node_table(cluster, tmp_path):
+    # No single node has both an aarch64 CPU and an sm_70 GPU, though the cluster as a
+    # whole has both: the check goes node by node.
+    hardware = tmp_path / "arm-v100.yaml"
+    hardware.write_text(
+        (REPO / "manifests" / "hardware" / "v100-node.yaml")
+        .read_text()
+        .replace("arch: x86_64", "arch: aarch64")
+        .replace("\nmemory: 16GiB\n", "\n")
+    )
+    started = time.monotonic()
+    done = run_cli(cluster, tmp_path, str(hardware))
+    elapsed = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    assert elapsed < 30, f"took {elapsed:.1f}s"
+    assert not (tmp_path / "run").exists()
+    message = done.stderr
+    assert "no node of the Ray cluster can host" in message
+    assert "CPU=4, GPU=1, gpu_arch:sm_70=1, cpu_arch:aarch64=0.001" in message
+    for name, offer in [
+        ("x86", "CPU=1, cpu_arch:x86_64=1"),
+        ("v100", "CPU=4, GPU=1, cpu_arch:x86_64=1, gpu_arch:sm_70=1, memory=17.0GiB"),
+        ("arm", "CPU=4, cpu_arch:aarch64=1, memory=5.0GiB"),
+    ]:
+        assert f"node {cluster.nodes[name][:12]}" in message
+        assert offer in message
+    assert "Traceback" not in message

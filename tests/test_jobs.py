@@ -1,0 +1,126 @@
+"""What travels with a Ray job, and how the run directory comes back through its log."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from dlspec_ray.artifacts import fetch_all
+from dlspec_ray.errors import UsageError
+from dlspec_ray.jobs import (
+    RESULT_BEGIN,
+    JobFailed,
+    ResultBlockFilter,
+    bundle_task,
+    emit_run_dir,
+    extract_run_dir,
+    job_main,
+)
+from dlspec_ray.spec.loader import load_manifest
+from dlspec_ray.task import resolve_task
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("where", ["absolute", "relative"])
+def test_the_bundle_holds_the_manifests_and_their_local_artifacts(
+    mnist_manifests, repo_cwd, tmp_path, where
+):
+    if where == "absolute":  # the copies' sources are absolute paths into the repo
+        task = resolve_task(mnist_manifests.path("model"), mnist_manifests.path("dataset"))
+    else:  # the shipped manifests' sources are relative to the manifest
+        task = resolve_task("mnist-8@1.0.0", "mnist-test@1.0.0", "onnxruntime-cpu@1.0.0")
+    bundle = bundle_task(task.manifests(), tmp_path / "job")
+    assert bundle.manifests["model"] == "manifests/model/mnist-8.yaml"
+    assert "artifacts/model/graph/mnist-8-dynbatch.onnx" in bundle.artifacts
+    assert "artifacts/dataset/images/t10k-images-idx3-ubyte.gz" in bundle.artifacts
+    for kind in ("model", "dataset"):
+        copy = load_manifest(tmp_path / "job" / bundle.manifests[kind])
+        sources = copy.artifacts if kind == "model" else copy.sources
+        assert all(s.source.startswith("../../artifacts/") for s in sources)
+        # The copies verify against their checksums from their new place.
+        assert set(fetch_all(sources, tmp_path / "cache")) == {s.name for s in sources}
+
+
+def test_a_source_written_across_lines_cannot_be_pointed_at_its_copy(mnist_manifests, tmp_path):
+    mnist_manifests.edit("dataset", "    source: /", "    source: >-\n      /")
+    task = resolve_task(mnist_manifests.path("model"), mnist_manifests.path("dataset"))
+    with pytest.raises(UsageError, match=r"mnist-test\.yaml: sources\[0\]\.source: cannot find"):
+        bundle_task(task.manifests(), tmp_path / "job")
+
+
+def run_dir(root: Path) -> Path:
+    (root / "samples").mkdir(parents=True)
+    (root / "summary.json").write_text('{"run_id": "r"}')
+    (root / "samples" / "shard-00000.parquet").write_bytes(bytes(range(256)) * 40)
+    return root
+
+
+def test_a_run_directory_comes_back_through_the_log(tmp_path):
+    log = io.StringIO()
+    assert emit_run_dir(run_dir(tmp_path / "cluster"), log)
+    text = "job output\n" + log.getvalue() + "more output\n"
+    back = extract_run_dir(text, tmp_path / "back")
+    assert back == tmp_path / "back"
+    assert (back / "summary.json").read_text() == '{"run_id": "r"}'
+    assert (back / "samples" / "shard-00000.parquet").read_bytes() == bytes(range(256)) * 40
+    assert extract_run_dir("no block here\n", tmp_path / "none") is None
+
+
+def test_a_damaged_block_is_refused(tmp_path):
+    log = io.StringIO()
+    emit_run_dir(run_dir(tmp_path / "cluster"), log)
+    lines = log.getvalue().splitlines(keepends=True)
+    lines[1] = lines[1][:10] + ("A" if lines[1][10] != "A" else "B") + lines[1][11:]
+    with pytest.raises(JobFailed, match="the run directory in the job's log is damaged"):
+        extract_run_dir("".join(lines), tmp_path / "back")
+    assert not (tmp_path / "back").exists()
+
+
+def test_an_existing_out_dir_is_only_replaced_with_overwrite(tmp_path):
+    log = io.StringIO()
+    emit_run_dir(run_dir(tmp_path / "cluster"), log)
+    (tmp_path / "back").mkdir()
+    (tmp_path / "back" / "old").write_text("old")
+    with pytest.raises(UsageError, match="pass --overwrite to replace it"):
+        extract_run_dir(log.getvalue(), tmp_path / "back")
+    extract_run_dir(log.getvalue(), tmp_path / "back", overwrite=True)
+    assert not (tmp_path / "back" / "old").exists()
+
+
+def test_a_run_directory_too_big_for_the_log_stays_on_the_cluster(tmp_path):
+    log = io.StringIO()
+    assert not emit_run_dir(run_dir(tmp_path / "cluster"), log, limit=100)
+    assert RESULT_BEGIN not in log.getvalue()
+    assert "copy it from the cluster" in log.getvalue()
+
+
+def test_the_block_is_hidden_from_the_streamed_log_across_chunks(tmp_path):
+    log = io.StringIO()
+    emit_run_dir(run_dir(tmp_path / "cluster"), log)
+    lines = ["before\n", *log.getvalue().splitlines(keepends=True), "after\n"]
+    keep = ResultBlockFilter()
+    shown = keep(lines[:3]) + keep(lines[3:])
+    assert shown[0] == "before\n" and shown[-1] == "after\n"
+    assert len(shown) == 3 and "comes back through the log" in shown[1]
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_the_job_entry_point_runs_the_evaluation_and_prints_its_run_dir(
+    mnist_manifests, tmp_path, capsys
+):
+    args = ["--out", str(tmp_path / "cluster"), "--", *mnist_manifests.run_args("--limit", "128")]
+    assert job_main(args) == 0
+    back = extract_run_dir(capsys.readouterr().out, tmp_path / "back")
+    assert back is not None
+    sent = json.loads((tmp_path / "cluster" / "summary.json").read_text())
+    assert json.loads((back / "summary.json").read_text()) == sent
+    assert sent["samples"] == 128
+
+
+def test_the_job_entry_point_needs_its_arguments(capsys):
+    assert job_main(["run", "--model", "x"]) == 2
+    assert "usage: python -m dlspec_ray.jobs --out DIR -- run ARGS" in capsys.readouterr().err

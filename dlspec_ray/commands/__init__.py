@@ -12,4 +12,12 @@ __all__ = ["COMMANDS"]
 COMMANDS = (
     "dlspec_ray.commands.validate",
     "dlspec_ray.commands.run",
+    "dlspec_ray.commands.env",
+    "dlspec_ray.commands.images",
+    "dlspec_ray.commands.sweep",
+    "dlspec_ray.commands.runs",
+    "dlspec_ray.commands.compare",
+    "dlspec_ray.commands.report",
+    "dlspec_ray.commands.node_resources",
+    "dlspec_ray.commands.submit",
 )

@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds host actors may take to start (default 300)",
     )
+    add(
+        "--allow-host-setup",
+        action="store_true",
+        help="run the hardware manifest's setup commands on each node that holds a host actor",
+    )
+    add("--dry-run", action="store_true", help="print the plan and the setup commands; run nothing")
     add("--no-progress", action="store_true", help="no progress line on stderr")
     add("--json", action="store_true", help="print summary.json instead of a table")  # fmt: skip
 
@@ -81,12 +87,18 @@ def evaluate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "cache_dir": args.cache_dir,
         "progress": not args.no_progress,
         "ready_timeout_s": args.ready_timeout,
+        "allow_host_setup": args.allow_host_setup,
     }
 
 
 def handle(args: argparse.Namespace) -> int:
     from dlspec_ray.evaluation import evaluate
 
+    if args.dry_run:
+        from dlspec_ray.plan import describe_plan
+
+        print(describe_plan(args.model, args.dataset, **evaluate_kwargs(args)))
+        return 0
     result = evaluate(args.model, args.dataset, **evaluate_kwargs(args))
     if args.json:
         print(json.dumps(result.summary, indent=2))

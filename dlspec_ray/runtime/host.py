@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from dlspec_ray.artifacts import fetch_all
-from dlspec_ray.environments import make_environment
-from dlspec_ray.spec.types import ModelManifest, SoftwareManifest
+from dlspec_ray.environments import Placement, make_environment
+from dlspec_ray.hardware.setup import run_setup_commands, setup_failure
+from dlspec_ray.spec.types import HardwareManifest, ModelManifest, SoftwareManifest
 from dlspec_ray.stages import Envelope, StageChain, build_context, format_stage_error
 
 
@@ -28,6 +29,11 @@ class HostSpec:
     num_threads: int
     options: dict[str, Any] = field(default_factory=dict)
     cache_dir: str | None = None
+    # The hardware manifest's host setup commands, only when the user allowed them.
+    setup: tuple[str, ...] = ()
+    # The CPU and memory limits of a container come from it; run_id labels what it creates.
+    hardware: HardwareManifest | None = None
+    run_id: str = ""
 
 
 class HostActor:
@@ -38,11 +44,20 @@ class HostActor:
         self.node_id = _current_node_id()
         self.setup_error: str | None = None
         self.setup_s = 0.0
-        self.environment = make_environment(spec.environment, spec.software)
+        # On the host, before the environment exists: outside any container or task venv.
+        self.host_setup = run_setup_commands(spec.setup)
+        self.setup_failed_in = "load"
+        self.environment = make_environment(
+            spec.environment, spec.software, placement=_placement(spec)
+        )
         self.chain = StageChain(self.environment)
         started = time.perf_counter()
         try:
-            self._start()
+            self.setup_error = setup_failure(self.host_setup, len(spec.setup))
+            if self.setup_error:
+                self.setup_failed_in = "host setup"
+            else:
+                self._start()
         except Exception as exc:
             self.setup_error = format_stage_error("load", exc)
         self.setup_s = time.perf_counter() - started
@@ -67,6 +82,8 @@ class HostActor:
             "error": self.setup_error,
             "setup_s": self.setup_s,
             "environment": None if self.setup_error else self.environment.describe(),
+            "host_setup": [r.as_dict() for r in self.host_setup],
+            "failed_in": self.setup_failed_in if self.setup_error else None,
         }
 
     # Each call carries a chunk: several consecutive batches. The stage functions
@@ -110,6 +127,27 @@ def check_post_output(value: Any, rows: int) -> str | None:
         if array.ndim != 2 or array.shape[0] != rows:
             return f"expected {key!r} of shape [{rows}, k], got shape {list(array.shape)}"
     return None
+
+
+def _placement(spec: HostSpec) -> Placement:
+    """What the environment must know of this actor: its GPUs, its limits, its identity."""
+    gpu_ids: tuple[str, ...] = ()
+    actor = ""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            gpu_ids = tuple(str(g) for g in ray.get_gpu_ids())
+            actor = ray.get_runtime_context().get_actor_id() or ""
+    except Exception:
+        pass
+    hardware = spec.hardware
+    return Placement(
+        cpus=hardware.cpu.ncpu if hardware else None,
+        memory=hardware.memory if hardware else None,
+        gpu_ids=gpu_ids,
+        labels={"run": spec.run_id, "actor": actor},
+    )
 
 
 def _current_node_id() -> str:

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlspec_ray.errors import DLSpecError, PlacementError
+from dlspec_ray.hardware.node_types import NodeType
 from dlspec_ray.hardware.resources import ActorResources
+from dlspec_ray.runtime.autoscaler import autoscaler_node_types
 from dlspec_ray.runtime.host import HostActor, HostSpec
-from dlspec_ray.runtime.placement import capacity, choose_request, node_table
+from dlspec_ray.runtime.placement import Placement, capacity, node_table, node_type_table, place
 
 # How often a wait for host actors says what it is waiting for.
 _WAIT_NOTE_S = 10.0
@@ -30,6 +32,8 @@ class HostPool:
     request: ActorResources
     environment: dict[str, Any]
     setup_s: list[float] = field(default_factory=list)
+    # Per actor: its node and what each host setup command printed and returned.
+    host_setup: list[dict[str, Any]] = field(default_factory=list)
 
     def alive(self, timeout_s: float = 10.0) -> bool:
         """Whether every actor still answers (a warm pool may have lost one)."""
@@ -44,9 +48,14 @@ class HostPool:
             return False
         return not any(i["error"] for i in infos)
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 10.0) -> None:
         import ray
 
+        # ray.kill skips __ray_shutdown__: ask each actor to close its environment first
+        # (stop its container, free its shared memory); the sweeper catches what this misses.
+        closing = [a.close.remote() for a in self.actors]
+        if closing:
+            ray.wait(closing, num_returns=len(closing), timeout=timeout_s)
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
         self.actors = []
@@ -70,13 +79,26 @@ def start_pool(
     import ray
 
     nodes = ray.nodes()
-    request = choose_request(candidates, nodes, what=what)
-    room = capacity(nodes, request)
+    placement, node_types = _place(candidates, nodes, what)
+    request = placement.request
+    room = capacity(nodes, request, node_types)
+    if count > room and not node_types:
+        node_types = autoscaler_node_types()
+        room = capacity(nodes, request, node_types)
     if count > room:
+        scaler = f"The autoscaler can start:\n{node_type_table(node_types)}\n" if node_types else ""
         raise PlacementError(
             f"{count} host actors for {what} were asked for, but the live nodes can hold at "
             f"most {room} at once, each asking for {request.describe()}.\n"
-            f"The live nodes offer:\n{node_table(nodes)}\nUse --actors {room} or fewer."
+            f"The live nodes offer:\n{node_table(nodes)}\n{scaler}Use --actors {room} or fewer."
+        )
+    waiting_for = ""
+    if placement.node_type is not None:
+        waiting_for = f"the autoscaler to start a node of type {placement.node_type.name}"
+        print(
+            f"dlspec-ray: no live node can host {what}; waiting up to {ready_timeout_s:.0f}s "
+            f"for {waiting_for}",
+            file=sys.stderr,
         )
     remote_cls = ray.remote(HostActor)
     actors = [
@@ -85,26 +107,48 @@ def start_pool(
     ]
     pool = HostPool(actors=actors, node_ids=[], request=request, environment={})
     try:
-        infos = _wait_ready(actors, request, ready_timeout_s, what)
+        infos = _wait_ready(actors, request, ready_timeout_s, what, waiting_for)
     except BaseException:
         pool.close()
         raise
     failed = [i for i in infos if i["error"]]
     if failed:
         pool.close()
+        hint = (
+            "Fix the hardware manifest's setup commands (they run with /bin/sh on the node, as "
+            "the Ray worker's user), or leave them out of the manifest."
+            if failed[0].get("failed_in") == "host setup"
+            else "Check the model's artifacts and its load stage, and that the framework the "
+            "model needs is installed where the actor runs."
+        )
         raise HostSetupError(
             f"the host actor for {what} could not start on node {failed[0]['node_id'][:12]}: "
-            f"{failed[0]['error']}\nCheck the model's artifacts and its load stage, and that "
-            "the framework the model needs is installed where the actor runs."
+            f"{failed[0]['error']}\n{hint}"
         )
     pool.node_ids = [i["node_id"] for i in infos]
     pool.environment = infos[0]["environment"]
     pool.setup_s = [i["setup_s"] for i in infos]
+    pool.host_setup = [
+        {"node_id": i["node_id"], "commands": i["host_setup"]} for i in infos if i.get("host_setup")
+    ]
     return pool
 
 
+def _place(
+    candidates: Sequence[ActorResources], nodes: list[dict[str, Any]], what: str
+) -> tuple[Placement, list[NodeType]]:
+    """Placement on the live nodes; the autoscaler's node types are read only when none fits."""
+    try:
+        return place(candidates, nodes, what=what), []
+    except PlacementError:
+        node_types = autoscaler_node_types()
+        if not node_types:
+            raise
+        return place(candidates, nodes, what=what, node_types=node_types), node_types
+
+
 def _wait_ready(
-    actors: list[Any], request: ActorResources, timeout_s: float, what: str
+    actors: list[Any], request: ActorResources, timeout_s: float, what: str, waiting_for: str = ""
 ) -> list[dict[str, Any]]:
     """Wait for every actor, saying every few seconds what it waits for."""
     import ray
@@ -123,13 +167,15 @@ def _wait_ready(
         print(
             f"dlspec-ray: waiting for host actors: {len(done)}/{len(refs)} ready after "
             f"{waited:.0f}s; each asks for {request.describe()}; free now: "
-            f"CPU={free.get('CPU', 0):g}, GPU={free.get('GPU', 0):g}",
+            f"CPU={free.get('CPU', 0):g}, GPU={free.get('GPU', 0):g}"
+            + (f"; waiting for {waiting_for}" if waiting_for else ""),
             file=sys.stderr,
         )
+    scaler = f" They waited for {waiting_for}, which did not happen in time." if waiting_for else ""
     raise PlacementError(
         f"{len(refs) - len(done)} of {len(refs)} host actors for {what} were not ready "
         f"within {timeout_s:.0f}s. Each asked for {request.describe()}; the resources may "
-        f"be held by other work, or the model's load stage may be slower than that.\n"
+        f"be held by other work, or the model's load stage may be slower than that.{scaler}\n"
         f"The live nodes offer:\n{node_table(ray.nodes())}\n"
         "Ask for fewer actors (--actors), or wait longer (--ready-timeout)."
     )

@@ -34,7 +34,7 @@ from dlspec_ray.spec.types import (
     ReferenceLog,
     SoftwareManifest,
 )
-from dlspec_ray.stages import Samples, read_samples
+from dlspec_ray.stages import Samples
 from dlspec_ray.task import Task, resolve_task
 
 if TYPE_CHECKING:
@@ -173,9 +173,14 @@ def evaluate(
     check_host_setup(task.hardware, allowed=run.allow_host_setup)
     phases.mark("resolve")
 
+    from dlspec_ray.session import Session
+
+    own_session = session is None
+    session = session or Session(address)  # connects on first use, not here
+
     # Every input is checked before Ray starts: bad input costs milliseconds.
     fetch_all(task.model.artifacts, run.cache_dir)
-    samples = read_samples(task.dataset, fetch_all(task.dataset.sources, run.cache_dir))
+    samples = session.samples(task.dataset, run.cache_dir)
     if run.limit is not None:
         samples = samples.head(run.limit)
     if len(samples) == 0:
@@ -184,10 +189,6 @@ def evaluate(
     prepare_environment(env_kind, task.software)
     phases.mark("prepare")
 
-    from dlspec_ray.session import Session
-
-    own_session = session is None
-    session = session or Session(address)
     staging = out_dir.parent / f".{out_dir.name}.partial-{run_id}"
     staging.mkdir(parents=True)
     try:

@@ -17,9 +17,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from dlspec_ray.evaluation import EvaluationResult
     from dlspec_ray.hardware import ActorResources
     from dlspec_ray.runtime import HostPool, HostSpec, RayConnection
+    from dlspec_ray.spec.types import DatasetManifest
+    from dlspec_ray.stages import Samples
 
 
 class Session:
@@ -36,12 +40,30 @@ class Session:
         self.num_cpus = num_cpus
         self._connection: RayConnection | None = None
         self._pools: dict[tuple[Any, ...], HostPool] = {}
+        self._samples: tuple[Any, Samples] | None = None
 
     def evaluate(self, model: Any, dataset: Any, **kwargs: Any) -> EvaluationResult:
         """``dlspec_ray.evaluate`` on this session's Ray, with its warm host actors."""
         from dlspec_ray.evaluation import evaluate
 
         return evaluate(model, dataset, session=self, **kwargs)
+
+    def samples(self, dataset: DatasetManifest, cache_dir: Path | None) -> Samples:
+        """The dataset's samples, read again only when the dataset changed.
+
+        Only a dataset whose every source has a checksum is kept: the manifest
+        then fixes its bytes, so a second read could only give the same samples.
+        """
+        from dlspec_ray.artifacts import fetch_all
+        from dlspec_ray.stages import read_samples
+
+        key = (dataset, cache_dir)
+        if self._samples is not None and self._samples[0] == key:
+            return self._samples[1]
+        samples = read_samples(dataset, fetch_all(dataset.sources, cache_dir))
+        if all(source.checksum for source in dataset.sources):
+            self._samples = (key, samples)
+        return samples
 
     @property
     def connection(self) -> RayConnection:
@@ -81,6 +103,7 @@ class Session:
 
     def close(self) -> None:
         self.release_pools()
+        self._samples = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None

@@ -20,6 +20,12 @@ from dlspec_ray.spec.yaml_lines import parse_yaml
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
+# Every lookup builds a catalog, which checks every file under its roots; parsing
+# and compiling a manifest costs milliseconds, reading it microseconds. So checked
+# files are remembered by their path and exact text: a changed file is checked anew.
+_CHECKED: dict[tuple[str, Path, str], tuple[Manifest | None, tuple[Problem, ...]]] = {}
+_CHECKED_MAX = 4096
+
 
 def _check_text(
     text: str, file: str, base_dir: Path, path: Path | None
@@ -39,7 +45,14 @@ def _check_file(path: Path) -> tuple[Manifest | None, list[Problem]]:
     except OSError as error:
         return None, [Problem(file, "", f"cannot read the file: {error.strerror or error}")]
     resolved = path.resolve()
-    return _check_text(text, file, resolved.parent, resolved)
+    key = (file, resolved, text)
+    if key not in _CHECKED:
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        manifest, problems = _check_text(text, file, resolved.parent, resolved)
+        _CHECKED[key] = (manifest, tuple(problems))
+    manifest, problems = _CHECKED[key]
+    return manifest, list(problems)
 
 
 def load_manifest(path: str | Path) -> Manifest:

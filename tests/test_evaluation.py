@@ -160,7 +160,16 @@ def test_too_many_errors_stop_the_run_with_exit_1_and_a_whole_run_directory(
     out = tmp_path / "run"
     code = main(
         mnist_manifests.run_args(
-            "--batch-size", "10", "--limit", "2000", "--max-errors", "5", "--out", str(out)
+            "--batch-size",
+            "10",
+            "--limit",
+            "2000",
+            "--max-errors",
+            "5",
+            "--batches-per-call",
+            "1",
+            "--out",
+            str(out),
         )
     )
     err = capsys.readouterr().err

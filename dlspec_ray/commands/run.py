@@ -52,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--cache-dir", help="artifact cache (default: DLSPEC_RAY_CACHE, else ~/.cache/dlspec-ray)")
     add(
+        "--batches-per-call",
+        type=int,
+        metavar="N",
+        help="batches each chained pre/run/post call carries (default: chosen from the data; "
+        "smaller gives finer progress and error stops, larger less overhead)",
+    )
+    add(
         "--ready-timeout",
         type=float,
         default=300.0,
@@ -87,6 +94,7 @@ def evaluate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "cache_dir": args.cache_dir,
         "progress": not args.no_progress,
         "ready_timeout_s": args.ready_timeout,
+        "batches_per_call": args.batches_per_call,
         "allow_host_setup": args.allow_host_setup,
     }
 

@@ -6,7 +6,7 @@ incompatible pair fails in milliseconds with exit code 2.
 
 from __future__ import annotations
 
-__all__ = ["Task", "TaskMismatch", "resolve_task"]
+__all__ = ["Task", "TaskMismatch", "check_compatible", "resolve_task", "software_fits"]
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -124,6 +124,12 @@ def check_compatible(task: Task) -> None:
             )
 
 
+def software_fits(model: ModelManifest, software: SoftwareManifest) -> bool:
+    """Whether ``software`` provides the framework name and version ``model`` needs."""
+    want, have = model.framework, software.framework
+    return want.name == have.name and version_satisfies(have.version, want.version)
+
+
 def _get(catalog: Catalog, ref: str | Manifest | None, kind: str):
     if ref is None or isinstance(ref, Manifest):
         return ref
@@ -133,12 +139,7 @@ def _get(catalog: Catalog, ref: str | Manifest | None, kind: str):
 def _with_default_software(task: Task, catalog: Catalog) -> Task:
     """The fitting software manifest that needs the least: inline first, then by ref."""
     framework = task.model.framework
-    fitting = [
-        s
-        for s in catalog.of_kind("software")
-        if s.framework.name == framework.name
-        and version_satisfies(s.framework.version, framework.version)
-    ]
+    fitting = [s for s in catalog.of_kind("software") if software_fits(task.model, s)]
     if fitting:
         best = min(fitting, key=lambda s: (_ENVIRONMENT_COST.get(s.environment, 9), s.ref))
         return replace(task, software=best)

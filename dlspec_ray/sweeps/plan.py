@@ -30,9 +30,8 @@ from dlspec_ray.spec.types import (
     ReferenceLog,
     SoftwareManifest,
 )
-from dlspec_ray.spec.versions import version_satisfies
 from dlspec_ray.sweeps.spec import ExcludeRule, SweepSpec
-from dlspec_ray.task import Task, TaskMismatch, check_compatible
+from dlspec_ray.task import Task, TaskMismatch, check_compatible, software_fits
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -117,7 +116,7 @@ def plan_sweep(
     for model, dataset, software, hw, batch in itertools.product(
         models, datasets, all_software, hardware, spec.batch_sizes
     ):
-        if not software_given and not _fits(model, software):
+        if not software_given and not software_fits(model, software):
             continue  # without a software list, each model only meets software that fits it
         for environment in spec.environments or (software.environment,):
             combinations += 1
@@ -184,11 +183,6 @@ def _wrap(resolve: Callable[[], Manifest], where: str) -> Manifest:
         return resolve()
     except UnknownManifest as exc:
         raise UnknownManifest(f"{where}: {exc}") from None
-
-
-def _fits(model: ModelManifest, software: SoftwareManifest) -> bool:
-    want, have = model.framework, software.framework
-    return want.name == have.name and version_satisfies(have.version, want.version)
 
 
 def _drop_reason(

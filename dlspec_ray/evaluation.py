@@ -408,23 +408,14 @@ def _environment_kind(task: Task, override: str | None) -> str:
 
 
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {out_dir}: exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise UsageError(
-            f"--out {out_dir}: the directory already holds files; choose another --out, or "
-            "pass --overwrite to replace it"
-        )
+    """Refuse, before any work, an --out the finished run could not be published to."""
+    from dlspec_ray.results.run_dir import check_out_dir
+
+    check_out_dir(out_dir, overwrite)
 
 
 def _publish(staging: Path, out_dir: Path, overwrite: bool) -> None:
-    """Move the finished run into place; an old run is only removed once the new one is whole."""
-    trash = None
-    if out_dir.exists():
-        if any(out_dir.iterdir()) and not overwrite:
-            raise UsageError(f"--out {out_dir}: appeared while the run was going; not replaced")
-        trash = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        out_dir.rename(trash)
-    staging.rename(out_dir)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
+    """Move the finished run into place, replacing only a previous run; never loses the run."""
+    from dlspec_ray.results.run_dir import publish
+
+    publish(staging, out_dir, overwrite)

@@ -7,6 +7,7 @@ directory can be analysed and compared anywhere.
 from __future__ import annotations
 
 __all__ = [
+    "LEDGER_NAME",
     "SCHEMA",
     "SCHEMA_VERSION",
     "SUMMARY_NAME",
@@ -17,13 +18,16 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "build_summary",
+    "check_out_dir",
     "check_reference",
     "error_summary",
     "evaluated_samples",
     "format_summary_table",
+    "is_run_dir",
     "labelled_samples",
     "latency_summary",
     "manifest_entry",
+    "publish",
     "read_results",
     "rows_from_batch",
     "shard_path",
@@ -48,6 +52,7 @@ from dlspec_ray.results.parquet_io import (
     write_shard,
 )
 from dlspec_ray.results.reference import Check, Verdict, check_reference
+from dlspec_ray.results.run_dir import LEDGER_NAME, check_out_dir, is_run_dir, publish
 from dlspec_ray.results.schema import (
     SCHEMA,
     SCHEMA_VERSION,

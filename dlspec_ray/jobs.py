@@ -120,22 +120,68 @@ def bundle_task(manifests: dict[str, Manifest | None], working_dir: Path) -> Job
 def follow_job(
     client: Any, job_id: str, *, echo: TextIO | None = sys.stdout, poll_s: float = 1.0
 ) -> JobOutcome:
-    """Stream the job's log to ``echo`` (without the result block) until it ends."""
-    if echo is not None:
-        asyncio.run(_tail(client, job_id, echo))
+    """Stream the job's log to ``echo`` (without the result block) until it ends.
+
+    The live tail is only a preview: Ray's log stream can close before the job
+    ends, and on a loaded machine it did, dropping the summary table. So once
+    the job is over, its whole log is read and whatever the tail did not show
+    is echoed, through the same filter, and the outcome carries that whole log.
+    """
+    shown = _LogEcho(echo) if echo is not None else None
+    if shown is not None:
+        asyncio.run(shown.tail(client, job_id))
     while True:
         info = client.get_job_info(job_id)
         status = str(getattr(info.status, "value", info.status))
         if status in _TERMINAL:
             break
         time.sleep(poll_s)
+    logs = client.get_job_logs(job_id)
+    if shown is not None:
+        shown.finish(logs)
     return JobOutcome(
         job_id=job_id,
         status=status,
         exit_code=getattr(info, "driver_exit_code", None),
-        logs=client.get_job_logs(job_id),
+        logs=logs,
         message=str(getattr(info, "message", "") or ""),
     )
+
+
+class _LogEcho:
+    """Echoes a job's log once, whole lines only: first as the tail streams it, then the rest.
+
+    ``done`` counts the characters of the log already echoed (as whole lines),
+    so the full log read at the end can be echoed from there without repeats.
+    """
+
+    def __init__(self, echo: TextIO) -> None:
+        self.echo = echo
+        self.keep = ResultBlockFilter()
+        self.done = 0
+        self.pending = ""
+
+    async def tail(self, client: Any, job_id: str) -> None:
+        try:
+            async for chunk in client.tail_job_logs(job_id):
+                self.feed(chunk)
+        except (RuntimeError, OSError):  # the stream broke (Ray's words); the job goes on
+            pass
+
+    def feed(self, text: str) -> None:
+        """Echo the whole lines of ``text``; a trailing part line waits for the rest of it."""
+        *lines, self.pending = (self.pending + text).split("\n")
+        if lines:
+            self.echo.writelines(self.keep([line + "\n" for line in lines]))
+            self.echo.flush()
+            self.done += sum(len(line) + 1 for line in lines)
+
+    def finish(self, logs: str) -> None:
+        """Echo what of the whole log ``logs`` the tail did not, ending its last line."""
+        self.pending = ""
+        self.feed(logs[self.done :])
+        if self.pending:
+            self.feed("\n")
 
 
 class ResultBlockFilter:
@@ -162,7 +208,8 @@ def extract_run_dir(logs: str, out_dir: Path, *, overwrite: bool = False) -> Pat
     """Unpack the run directory block of ``logs`` into ``out_dir``; None when there is none.
 
     The folder appears whole or not at all: it is unpacked beside ``out_dir``
-    and renamed into place.
+    and renamed into place by the results layer's rules, which replace only a
+    previous run (``--overwrite``), never a folder of anything else.
     """
     match = re.search(
         rf"^{re.escape(RESULT_BEGIN)} ([0-9a-f]{{64}}) (\d+)\n(.*?)^{re.escape(RESULT_END)}",
@@ -178,22 +225,19 @@ def extract_run_dir(logs: str, out_dir: Path, *, overwrite: bool = False) -> Pat
             f"the run directory in the job's log is damaged (expected {size} bytes with sha256 "
             f"{digest[:12]}..., got {len(payload)} bytes); the run is still on the cluster"
         )
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise UsageError(
-            f"--out {out_dir}: the directory already holds files; choose another --out, or "
-            "pass --overwrite to replace it"
-        )
     from dlspec_ray.artifacts import safe_unpack
+    from dlspec_ray.results.run_dir import check_out_dir, publish
 
+    try:
+        check_out_dir(out_dir, overwrite)
+    except UsageError as exc:
+        raise UsageError(f"{exc}. The run is still on the cluster.") from None
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
         archive = work / "run.tar.gz"
         archive.write_bytes(payload)
-        unpacked = safe_unpack(archive, work / "run")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        unpacked.rename(out_dir)
+        publish(safe_unpack(archive, work / "run"), out_dir, overwrite)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out_dir
@@ -244,19 +288,6 @@ def emit_run_dir(out_dir: Path, stream: TextIO, limit: int = MAX_RESULT_BYTES) -
     stream.write(f"{RESULT_END}\n")
     stream.flush()
     return True
-
-
-async def _tail(client: Any, job_id: str, echo: TextIO) -> None:
-    keep = ResultBlockFilter()
-    pending = ""
-    async for chunk in client.tail_job_logs(job_id):
-        pending += chunk
-        *lines, pending = pending.split("\n")
-        echo.writelines(keep([line + "\n" for line in lines]))
-        echo.flush()
-    if pending:
-        echo.writelines(keep([pending + "\n"]))
-        echo.flush()
 
 
 def local_sources(manifest: Manifest) -> list[Source]:

@@ -17,6 +17,7 @@ from dlspec_ray.jobs import (
     bundle_task,
     emit_run_dir,
     extract_run_dir,
+    follow_job,
     job_main,
 )
 from dlspec_ray.spec.loader import load_manifest
@@ -83,12 +84,24 @@ def test_a_damaged_block_is_refused(tmp_path):
 def test_an_existing_out_dir_is_only_replaced_with_overwrite(tmp_path):
     log = io.StringIO()
     emit_run_dir(run_dir(tmp_path / "cluster"), log)
-    (tmp_path / "back").mkdir()
-    (tmp_path / "back" / "old").write_text("old")
+    previous = run_dir(tmp_path / "back")
+    (previous / "old").write_text("old")
     with pytest.raises(UsageError, match="pass --overwrite to replace it"):
         extract_run_dir(log.getvalue(), tmp_path / "back")
     extract_run_dir(log.getvalue(), tmp_path / "back", overwrite=True)
     assert not (tmp_path / "back" / "old").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["back", "cluster"]
+
+
+def test_overwrite_never_replaces_a_folder_that_is_not_a_run(tmp_path):
+    log = io.StringIO()
+    emit_run_dir(run_dir(tmp_path / "cluster"), log)
+    (tmp_path / "back" / "sub").mkdir(parents=True)
+    (tmp_path / "back" / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match=r"(?s)holds other files: notes\.txt, sub/.*still on the"):
+        extract_run_dir(log.getvalue(), tmp_path / "back", overwrite=True)
+    assert (tmp_path / "back" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["back", "cluster"]
 
 
 def test_a_run_directory_too_big_for_the_log_stays_on_the_cluster(tmp_path):
@@ -124,3 +137,78 @@ def test_the_job_entry_point_runs_the_evaluation_and_prints_its_run_dir(
 def test_the_job_entry_point_needs_its_arguments(capsys):
     assert job_main(["run", "--model", "x"]) == 2
     assert "usage: python -m dlspec_ray.jobs --out DIR -- run ARGS" in capsys.readouterr().err
+
+
+# A job's whole log: lines, the run directory block, and the summary table after it.
+JOB_LOG = (
+    "starting\n"
+    f"{RESULT_BEGIN} {'0' * 64} 3\n"
+    "QUJD\n"
+    "==dlspec-ray-run-dir== end\n"
+    "  top1          0.9890  over 10,000 labelled samples\n"
+    "reference mnist-8-onnxruntime-reference@1.0.0: PASS"  # no newline at the end
+)
+SHOWN = (
+    "starting\n"
+    "(the run directory comes back through the log: 3 bytes)\n"
+    "  top1          0.9890  over 10,000 labelled samples\n"
+    "reference mnist-8-onnxruntime-reference@1.0.0: PASS\n"
+)
+
+
+class FakeJobClient:
+    """The three calls ``follow_job`` makes, with a tail that streams only ``streamed``.
+
+    Ray's log stream can close before the job ends (seen on a loaded machine),
+    or break with a RuntimeError; the whole log is there once the job is over.
+    """
+
+    def __init__(self, streamed: list[str], *, breaks: bool = False, running_polls: int = 0):
+        self.streamed, self.breaks, self.running_polls = streamed, breaks, running_polls
+
+    async def tail_job_logs(self, job_id):
+        for chunk in self.streamed:
+            yield chunk
+        if self.breaks:
+            raise RuntimeError("WebSocket connection closed unexpectedly with close code 1006")
+
+    def get_job_info(self, job_id):
+        from types import SimpleNamespace
+
+        status = "RUNNING" if self.running_polls > 0 else "SUCCEEDED"
+        self.running_polls -= 1
+        return SimpleNamespace(status=status, driver_exit_code=0, message="")
+
+    def get_job_logs(self, job_id):
+        return JOB_LOG
+
+
+def chunks(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+@pytest.mark.parametrize(
+    ("streamed", "breaks"),
+    [
+        ([], False),  # the stream closed at once
+        (["start"], False),  # ... in the middle of the first line
+        (["starting\n", JOB_LOG[9:60]], False),  # ... in the middle of the block
+        (chunks(JOB_LOG[:-20], 7), False),  # ... in the middle of the last line
+        (chunks(JOB_LOG, 5), False),  # everything came through the tail
+        (["starting\n", "==dlspec"], True),  # the stream broke
+    ],
+    ids=["at-once", "mid-line", "mid-block", "mid-last-line", "whole", "broken"],
+)
+def test_the_whole_log_is_echoed_once_when_the_tail_ends_early(streamed, breaks):
+    echo = io.StringIO()
+    outcome = follow_job(FakeJobClient(streamed, breaks=breaks), "job-1", echo=echo)
+    assert echo.getvalue() == SHOWN
+    assert outcome.logs == JOB_LOG and outcome.status == "SUCCEEDED"
+
+
+def test_the_log_is_read_only_after_the_job_has_ended():
+    echo = io.StringIO()
+    client = FakeJobClient(["starting\n"], running_polls=3)
+    outcome = follow_job(client, "job-1", echo=echo, poll_s=0)
+    assert client.running_polls < 0 and outcome.status == "SUCCEEDED"
+    assert echo.getvalue() == SHOWN

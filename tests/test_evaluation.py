@@ -214,6 +214,7 @@ def test_an_interrupted_run_leaves_nothing_in_out(repo_cwd, tmp_path, monkeypatc
 def test_an_existing_run_is_only_replaced_with_overwrite(repo_cwd, tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
+    (out / "summary.json").write_text('{"run_id": "previous"}')  # a previous run's
     (out / "keep.txt").write_text("mine")
     args = ["run", "--model", "mnist-8@1.0.0", "--dataset", "mnist-test@1.0.0", "--limit", "64"]
     assert main([*args, "--out", str(out)]) == 2

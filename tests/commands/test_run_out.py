@@ -1,0 +1,136 @@
+"""``dlspec-ray run --out``: a run replaces only a previous run, and a bad --out fails up front.
+
+Every refused --out is refused before anything is fetched or any Ray starts: the
+tests make starting a ``Session`` fail them, so "before any work" is checked,
+not timed. Mount points and read-only filesystems are real tmpfs mounts in the
+test's tmp dir (root only: without it those tests skip and say why).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dlspec_ray.cli import main
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, *options: str) -> Iterator[Path]:
+    """A fresh tmpfs mounted on ``where`` (made if missing); skips the test without root."""
+    where.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN)")
+    flags = ",".join(["size=4m", *options])
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", flags, "tmpfs", str(where)], check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (mount exited {done.returncode})")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fails the test if the evaluation gets as far as making a Session (and so Ray)."""
+    from dlspec_ray.session import Session
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a bad --out must be refused before any Session or Ray starts")
+
+    monkeypatch.setattr(Session, "__init__", refuse)
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+def refused(capsys, argv: list[str], match: str) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.usefixtures("no_work")
+def test_overwrite_never_deletes_a_folder_that_is_not_a_run(mnist_manifests, tmp_path, capsys):
+    out = tmp_path / "mine"
+    (out / "sub").mkdir(parents=True)
+    (out / "notes.txt").write_text("my notes")
+    (out / "sub" / "data.csv").write_text("a,b\n1,2\n")
+    before = tree(tmp_path)
+    argv = mnist_manifests.run_args("--limit", "64", "--out", str(out), "--overwrite")
+    refused(
+        capsys,
+        argv,
+        f"--overwrite replaces only a dlspec-ray run directory (one with summary.json or "
+        f"ledger.jsonl); {out} holds other files: notes.txt, sub/; choose another --out",
+    )
+    assert (out / "notes.txt").read_text() == "my notes"
+    assert (out / "sub" / "data.csv").read_text() == "a,b\n1,2\n"
+    assert tree(tmp_path) == before  # nothing partial beside it either
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_overwrite_replaces_a_previous_run(mnist_manifests, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # a relative --out, published from a relative staging path
+    argv = mnist_manifests.run_args("--limit", "64", "--out", "run")
+    assert main(argv) == 0
+    first = json.loads((tmp_path / "run" / "summary.json").read_text())["run_id"]
+    refused(capsys, argv, "--out run: the directory already holds files")
+    assert main([*argv, "--overwrite"]) == 0
+    second = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert second["run_id"] != first and second["samples"] == 64
+    assert [p.name for p in tmp_path.iterdir() if p.name != "manifests"] == ["run"]
+
+
+@pytest.mark.usefixtures("no_work")
+def test_the_working_directory_is_refused_as_out(mnist_manifests, tmp_path, monkeypatch, capsys):
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    refused(
+        capsys,
+        mnist_manifests.run_args("--limit", "64", "--out", "."),
+        f"--out .: is the working directory ({tmp_path / 'here'}) or a folder above it; a run "
+        "is renamed into place",
+    )
+    assert tree(tmp_path / "here") == []
+
+
+@pytest.mark.usefixtures("no_work")
+def test_an_empty_mount_point_is_refused(mnist_manifests, tmp_path, capsys):
+    with tmpfs(tmp_path / "mnt") as mnt:
+        refused(
+            capsys,
+            mnist_manifests.run_args("--limit", "64", "--out", str(mnt)),
+            f"--out {mnt}: is a mount point, and a run is built beside --out and renamed into "
+            f"place, which a mount point cannot be; choose a folder inside it, such as --out "
+            f"{mnt / 'run'}",
+        )
+        assert tree(mnt) == []
+
+
+@pytest.mark.usefixtures("no_work")
+def test_a_read_only_filesystem_is_refused(mnist_manifests, tmp_path, capsys):
+    with tmpfs(tmp_path / "ro", "ro") as ro:
+        refused(
+            capsys,
+            mnist_manifests.run_args("--limit", "64", "--out", str(ro / "out")),
+            f"--out {ro / 'out'}: {ro} is on a read-only filesystem",
+        )
+
+
+@pytest.mark.usefixtures("no_work")
+def test_a_pseudo_filesystem_is_refused(mnist_manifests, capsys):
+    refused(
+        capsys,
+        mnist_manifests.run_args("--limit", "64", "--out", "/proc/dlspec-out"),
+        "--out /proc/dlspec-out: is inside /proc, a kernel pseudo-filesystem",
+    )

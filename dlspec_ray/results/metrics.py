@@ -1,15 +1,24 @@
-"""Accuracy, latency and throughput of a results table.
+"""Accuracy, latency and throughput of a results table, or of shards fed one at a time.
 
 Latency is a per-batch measure (a batch is one query, as in MLPerf): a stage's
 time is recorded once per batch and repeated on its rows, so percentiles are
 taken over distinct batches, never over rows, which would weight big batches
 more. Failed batches have no meaningful times and are left out.
+
+``AccuracyTally`` and ``LatencyTally`` compute the same numbers as ``accuracy``
+and ``latency_summary`` over shards fed one at a time: they keep counters and one
+value per batch, never rows, so a run's summary costs memory in proportion to
+its batches, not its samples.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ACCURACY_COLUMNS",
+    "LATENCY_COLUMNS",
     "STAGES",
+    "AccuracyTally",
+    "LatencyTally",
     "accuracy",
     "evaluated_samples",
     "labelled_samples",
@@ -25,6 +34,9 @@ import pyarrow.compute as pc
 
 STAGES = ("pre", "run", "post")
 _PERCENTILES = (50, 90, 99)
+# The columns each tally reads.
+ACCURACY_COLUMNS = ("label", "top_k", "error")
+LATENCY_COLUMNS = ("error", "shard_id", "batch_id", "batch_size", *(f"{s}_ms" for s in STAGES))
 
 
 def accuracy(table: pa.Table, ks: Iterable[int] = (1, 5)) -> dict[str, float]:
@@ -79,9 +91,114 @@ def latency_summary(table: pa.Table) -> dict[str, dict[str, float]]:
     _, first = np.unique(keys, axis=0, return_index=True)
     first.sort()
     sizes = ok.column("batch_size").to_numpy()[first].astype(np.float64)
+    times = {stage: ok.column(f"{stage}_ms").to_numpy()[first] for stage in STAGES}
+    return _latency_of(sizes, times)
+
+
+def throughput(samples: int, wall_s: float) -> float:
+    """Samples per second; 0.0 when no time elapsed (nothing to divide by)."""
+    return float(samples) / wall_s if wall_s > 0 else 0.0
+
+
+def _scored_mask(table: pa.Table) -> pa.ChunkedArray:
+    return pc.and_(pc.is_valid(table.column("label")), pc.is_null(table.column("error")))
+
+
+class AccuracyTally:
+    """``accuracy`` over shards fed one at a time with ``add``; ``result()`` is equal to it.
+
+    Keeps, per K, how many scored samples have their label in their first K
+    entries, and the shortest ``top_k`` seen: a topK is left out, as in
+    ``accuracy``, when some scored sample has fewer than K entries.
+    """
+
+    columns = ACCURACY_COLUMNS
+
+    def __init__(self, ks: Iterable[int] = (1, 5)):
+        self.ks = sorted(k for k in set(ks) if k >= 1)
+        self.hits = dict.fromkeys(self.ks, 0)
+        self.scored = 0
+        self.shortest: int | None = None
+
+    def add(self, table: pa.Table) -> None:
+        scored = table.filter(_scored_mask(table))
+        n = scored.num_rows
+        if n == 0:
+            return
+        labels = scored.column("label").to_numpy()
+        top_k = scored.column("top_k").combine_chunks()
+        offsets = top_k.offsets.to_numpy()
+        lengths = np.diff(offsets)
+        shortest = int(lengths.min())
+        self.shortest = shortest if self.shortest is None else min(self.shortest, shortest)
+        self.scored += n
+        if not self.ks:
+            return
+        # Where each sample's label first appears in its top_k (a big number if nowhere).
+        values = top_k.values.to_numpy()[offsets[0] : offsets[-1]]
+        rows = np.repeat(np.arange(n), lengths)
+        positions = np.arange(len(values)) - np.repeat(offsets[:-1] - offsets[0], lengths)
+        match = values == labels[rows]
+        first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, rows[match], positions[match])
+        for k in self.ks:
+            self.hits[k] += int(np.count_nonzero(first < k))
+
+    def result(self) -> dict[str, float]:
+        if self.scored == 0 or self.shortest is None:
+            return {}
+        return {f"top{k}": self.hits[k] / self.scored for k in self.ks if k <= self.shortest}
+
+
+class LatencyTally:
+    """``latency_summary`` over shards fed one at a time; ``result()`` is equal to it.
+
+    Keeps one size and three stage times per successful batch, in the order the
+    batches first appear, so percentiles and means are computed over exactly the
+    arrays ``latency_summary`` builds from the whole table.
+    """
+
+    columns = LATENCY_COLUMNS
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[int, int]] = set()
+        self._sizes: list[np.ndarray] = []
+        self._times: dict[str, list[np.ndarray]] = {stage: [] for stage in STAGES}
+
+    def add(self, table: pa.Table) -> None:
+        ok = table.filter(pc.is_null(table.column("error")))
+        if ok.num_rows == 0:
+            return
+        shard_ids = ok.column("shard_id").to_numpy()
+        batch_ids = ok.column("batch_id").to_numpy()
+        _, first = np.unique(np.stack([shard_ids, batch_ids], axis=1), axis=0, return_index=True)
+        first.sort()
+        new = []
+        for i in first.tolist():
+            key = (int(shard_ids[i]), int(batch_ids[i]))
+            if key not in self._seen:  # a batch split over two shard files counts once
+                self._seen.add(key)
+                new.append(i)
+        if not new:
+            return
+        take = np.asarray(new, dtype=np.int64)
+        self._sizes.append(ok.column("batch_size").to_numpy()[take].astype(np.float64))
+        for stage in STAGES:
+            self._times[stage].append(ok.column(f"{stage}_ms").to_numpy()[take])
+
+    def result(self) -> dict[str, dict[str, float]]:
+        if not self._sizes:
+            return {}
+        sizes = np.concatenate(self._sizes)
+        times = {stage: np.concatenate(self._times[stage]) for stage in STAGES}
+        return _latency_of(sizes, times)
+
+
+def _latency_of(sizes: np.ndarray, times_of: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Percentiles and means of per-batch stage times (one entry per batch, in order)."""
     result: dict[str, dict[str, float]] = {}
     for stage in STAGES:
-        times = ok.column(f"{stage}_ms").to_numpy()[first]
+        times = times_of[stage]
         measured = ~np.isnan(times)
         if not measured.any():
             continue
@@ -95,12 +212,3 @@ def latency_summary(table: pa.Table) -> dict[str, dict[str, float]]:
             "mean_per_sample": float(times.sum() / sizes[measured].sum()),
         }
     return result
-
-
-def throughput(samples: int, wall_s: float) -> float:
-    """Samples per second; 0.0 when no time elapsed (nothing to divide by)."""
-    return float(samples) / wall_s if wall_s > 0 else 0.0
-
-
-def _scored_mask(table: pa.Table) -> pa.ChunkedArray:
-    return pc.and_(pc.is_valid(table.column("label")), pc.is_null(table.column("error")))

@@ -1,47 +1,97 @@
-"""Reading and writing a run directory's files, atomically.
+"""Reading and writing a run directory's files, atomically, locally or in object storage.
 
-Every file is written under a temporary name in its final folder and renamed
-into place, so a reader (or a run killed halfway) never sees a partial shard or
-summary: a file either is complete or does not exist.
+Every function takes the run directory as a local path, a URI (``s3://bucket/runs/a``)
+or a ``StorageLocation`` (see ``storage``). Every file is written whole or not at
+all: locally under a temporary name in its final folder, then renamed into place;
+in object storage as one upload that appears only when complete. A reader (or a
+run killed halfway) never sees a partial shard or summary.
+
+Shards are read one at a time (``iter_shards``), and only the columns asked for,
+so a summary or a plot over a large run never holds the whole table; over object
+storage only those columns' bytes are fetched.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "SAMPLES_DIR",
+    "SUMMARY_NAME",
+    "ShardFile",
     "atomic_write_bytes",
     "atomic_write_text",
+    "iter_shards",
+    "list_shards",
     "read_results",
+    "shard_location",
     "shard_path",
     "write_shard",
 ]
 
-import contextlib
-import os
+import hashlib
 import re
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dlspec_ray.errors import DLSpecError
+from dlspec_ray.errors import DLSpecError, UsageError
 from dlspec_ray.results.schema import SCHEMA, SCHEMA_VERSION, schema_version_of
+from dlspec_ray.results.storage import (
+    Location,
+    StorageError,
+    StorageLocation,
+    as_location,
+    explain_storage_error,
+)
 
 SAMPLES_DIR = "samples"
+# The run's summary file (``summary`` writes it; an empty object-storage run is told by it).
+SUMMARY_NAME = "summary.json"
 _SHARD_NAME = re.compile(r"^shard-(\d+)\.parquet$")
 
 
-def shard_path(out_dir: Path, shard_id: int) -> Path:
-    return Path(out_dir) / SAMPLES_DIR / f"shard-{shard_id:05d}.parquet"
+@dataclass(frozen=True)
+class ShardFile:
+    """What ``write_shard`` wrote: where, how many rows, and the file's sha256 digest.
+
+    Enough for a ledger entry: the digest is of the exact bytes stored, so a
+    reader can tell a whole file from a damaged or replaced one.
+    """
+
+    shard_id: int
+    location: StorageLocation
+    rows: int
+    sha256: str
+    size: int  # bytes
+
+    @property
+    def uri(self) -> str:
+        """The file's local path or URI, as text."""
+        return self.location.uri
+
+    @property
+    def path(self) -> Path:
+        """The local path of the file (a local run directory only)."""
+        return self.location.local_path
 
 
-def write_shard(batch: pa.RecordBatch | pa.Table, out_dir: Path, shard_id: int) -> Path:
-    """Write one shard's rows as ``out_dir/samples/shard-NNNNN.parquet``; returns the path.
+def shard_location(out_dir: Location, shard_id: int) -> StorageLocation:
+    return as_location(out_dir).child(SAMPLES_DIR, f"shard-{shard_id:05d}.parquet")
+
+
+def shard_path(out_dir: Location, shard_id: int) -> Path | StorageLocation:
+    """The shard's file: a ``Path`` for a local run directory, else its ``StorageLocation``."""
+    location = shard_location(out_dir, shard_id)
+    return location.local_path if location.is_local else location
+
+
+def write_shard(batch: pa.RecordBatch | pa.Table, out_dir: Location, shard_id: int) -> ShardFile:
+    """Write one shard's rows as ``out_dir/samples/shard-NNNNN.parquet``.
 
     A shard that is written again (a retried shard) replaces the old file whole.
+    Returns the file's location, row count and sha256 digest (``ShardFile``).
     """
     if not isinstance(batch, (pa.RecordBatch, pa.Table)):
         raise TypeError(f"write_shard expects a pyarrow RecordBatch or Table, got {type(batch)}")
@@ -52,80 +102,124 @@ def write_shard(batch: pa.RecordBatch | pa.Table, out_dir: Path, shard_id: int) 
         )
     table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
     table = table.replace_schema_metadata(SCHEMA.metadata)
-    path = shard_path(out_dir, shard_id)
-    with _atomic_file(path, "wb") as f:
-        pq.write_table(table, f, row_group_size=max(table.num_rows, 1))
-    return path
-
-
-def read_results(out_dir: Path) -> pa.Table:
-    """All shards of a run directory as one table, in shard order."""
-    out_dir = Path(out_dir)
-    samples = out_dir / SAMPLES_DIR
-    if not samples.is_dir():
-        raise DLSpecError(
-            f"{out_dir}: no {SAMPLES_DIR}/ folder with results; expected the --out directory "
-            "of a `dlspec-ray run`"
-        )
-    shards = sorted(
-        (int(m.group(1)), p)
-        for p in samples.iterdir()
-        if (m := _SHARD_NAME.match(p.name)) is not None
+    location = shard_location(out_dir, shard_id)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=max(table.num_rows, 1))
+    data = memoryview(sink.getvalue())
+    digest = hashlib.sha256(data).hexdigest()
+    location.write_bytes(data)
+    return ShardFile(
+        shard_id=int(shard_id),
+        location=location,
+        rows=table.num_rows,
+        sha256=digest,
+        size=len(data),
     )
-    tables = [_read_shard(p) for _, p in shards]
+
+
+def list_shards(out_dir: Location) -> list[tuple[int, StorageLocation]]:
+    """The run directory's shard files as ``(shard id, location)``, in shard order.
+
+    Other files in ``samples/`` (temporary files of writes in progress, notes)
+    are not shards and are left out.
+    """
+    out = as_location(out_dir)
+    samples = out.child(SAMPLES_DIR)
+    names = samples.list_files()
+    if not names and not _is_run_without_shards(out, samples):
+        raise DLSpecError(
+            f"{out.describe()}: no {SAMPLES_DIR}/ folder with results; expected the --out "
+            "directory of a `dlspec-ray run`"
+        )
+    return sorted(
+        (int(m.group(1)), samples.child(name))
+        for name in names
+        if (m := _SHARD_NAME.match(name)) is not None
+    )
+
+
+def iter_shards(out_dir: Location, columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
+    """Each shard's rows as a table, one shard at a time, in shard order.
+
+    With ``columns``, only those columns are read (and, from object storage,
+    fetched), in that order; each table has the results schema's types for them.
+    """
+    wanted = _schema_of(columns)
+    for _, location in list_shards(out_dir):
+        yield _read_shard(location, wanted)
+
+
+def read_results(out_dir: Location, columns: Sequence[str] | None = None) -> pa.Table:
+    """All shards of a run directory as one table, in shard order (optionally some columns)."""
+    wanted = _schema_of(columns)
+    tables = list(iter_shards(out_dir, columns))
     if not tables:
-        return SCHEMA.empty_table()
+        return wanted.empty_table()
     return pa.concat_tables(tables)
 
 
-def atomic_write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
-    with _atomic_file(Path(path), "w", encoding=encoding) as f:
-        f.write(text)
+def atomic_write_text(path: Location, text: str, encoding: str = "utf-8") -> None:
+    as_location(path).write_text(text, encoding=encoding)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with _atomic_file(Path(path), "wb") as f:
-        f.write(data)
+def atomic_write_bytes(path: Location, data: bytes) -> None:
+    as_location(path).write_bytes(data)
 
 
-def _read_shard(path: Path) -> pa.Table:
+def _is_run_without_shards(out: StorageLocation, samples: StorageLocation) -> bool:
+    """An empty ``samples/``: a local folder that exists, or (object storage has no empty
+    folders) a finished run directory, one with a summary."""
+    if samples.is_local:
+        return samples.is_dir()
+    return out.child(SUMMARY_NAME).is_file()
+
+
+def _schema_of(columns: Sequence[str] | None) -> pa.Schema:
+    if columns is None:
+        return SCHEMA
+    if isinstance(columns, str):
+        raise UsageError(f"columns: expected a list of column names, got the string {columns!r}")
+    unknown = [c for c in columns if c not in SCHEMA.names]
+    if unknown:
+        raise UsageError(
+            f"columns: {', '.join(map(repr, unknown))} not in the results schema; "
+            f"columns are {', '.join(SCHEMA.names)}"
+        )
+    return pa.schema([SCHEMA.field(c) for c in columns], metadata=SCHEMA.metadata)
+
+
+def _read_shard(location: StorageLocation, schema: pa.Schema = SCHEMA) -> pa.Table:
+    where = location.describe()
+    columns = None if schema is SCHEMA else schema.names
     try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowInvalid) as exc:
+        with location.open_input_file() as f:
+            table = pq.read_table(f, columns=columns)
+    except pa.ArrowInvalid as exc:
         raise DLSpecError(
-            f"{path}: not a readable Parquet file ({exc}); delete it or rerun the evaluation"
+            f"{where}: not a readable Parquet file ({exc}); delete it or rerun the evaluation"
+        ) from None
+    except OSError as exc:
+        if not location.is_local:
+            raise StorageError(f"{where}: reading failed: {explain_storage_error(exc)}") from None
+        raise DLSpecError(
+            f"{where}: not a readable Parquet file ({exc}); delete it or rerun the evaluation"
         ) from None
     version = schema_version_of(table.schema)
     if version != SCHEMA_VERSION:
         raise DLSpecError(
-            f"{path}: results schema version {version!r}, this dlspec-ray reads version "
+            f"{where}: results schema version {version!r}, this dlspec-ray reads version "
             f"{SCHEMA_VERSION!r}; rerun the evaluation with this version"
         )
+    if columns is not None:
+        missing = [c for c in columns if c not in table.schema.names]
+        if missing:
+            raise DLSpecError(
+                f"{where}: columns {', '.join(missing)} are missing; rerun the evaluation"
+            )
+        table = table.select(list(columns))
     try:
-        return table.cast(SCHEMA)
+        return table.cast(schema)
     except (pa.ArrowInvalid, ValueError) as exc:
         raise DLSpecError(
-            f"{path}: columns do not match the results schema ({exc}); rerun the evaluation"
+            f"{where}: columns do not match the results schema ({exc}); rerun the evaluation"
         ) from None
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path, mode: str, encoding: str | None = None) -> Iterator[IO]:
-    """A file opened under a hidden temporary name, renamed to ``path`` on success only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, encoding=encoding) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

@@ -4,14 +4,27 @@ Every expectation of the log becomes one ``Check`` that records expected,
 actual and delta, so a failure says by how much, not only that it failed.
 Performance numbers of a log are recorded by the author for comparison and
 are not checked: speed depends on the machine.
+
+The checks need a few facts of the run besides its accuracy (``ReferenceEvidence``):
+how many samples were scored, the shortest ``top_k``, and the rows of the
+samples the log names. ``ReferenceTally`` gathers them from shards fed one at a
+time, keeping only those few rows.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_LISTED", "Check", "Verdict", "check_reference"]
+__all__ = [
+    "MAX_LISTED",
+    "Check",
+    "ReferenceEvidence",
+    "ReferenceTally",
+    "Verdict",
+    "check_reference",
+]
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,29 +77,114 @@ class Verdict:
         }
 
 
+@dataclass(frozen=True)
+class ReferenceEvidence:
+    """What the checks of a reference log read from a run, besides its accuracy.
+
+    ``labelled``: samples with a label and no error; ``shortest_top_k``: the
+    fewest ``top_k`` entries of a sample without an error (0 when there is
+    none); ``samples``: ``(prediction, top_k, error)`` of the first row of each
+    sample id the log expects outputs for, when the run has it.
+    """
+
+    labelled: int
+    shortest_top_k: int
+    samples: Mapping[str, tuple[int | None, list[int] | None, str | None]]
+
+    @classmethod
+    def from_table(cls, table: pa.Table, reference: ReferenceLog) -> ReferenceEvidence:
+        tally = ReferenceTally(reference)
+        tally.add(table)
+        return tally.evidence(labelled_samples(table))
+
+
+class ReferenceTally:
+    """``ReferenceEvidence`` gathered from shards fed one at a time with ``add``.
+
+    Keeps the shortest ``top_k`` and the rows of the samples ``reference``
+    expects outputs for (a handful), nothing else.
+    """
+
+    def __init__(self, reference: ReferenceLog):
+        self.wanted = [e.sample for e in reference.expected_outputs]
+        self._wanted = pa.array(self.wanted, type=pa.string())
+        self._shortest: int | None = None
+        self._samples: dict[str, tuple[int | None, list[int] | None, str | None]] = {}
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The result columns ``add`` reads."""
+        if self.wanted:
+            return ("sample_id", "prediction", "top_k", "error")
+        return ("top_k", "error")
+
+    def add(self, table: pa.Table) -> None:
+        ok = table.filter(pc.is_null(table.column("error")))
+        if ok.num_rows:
+            shortest = pc.min(pc.list_value_length(ok.column("top_k"))).as_py()
+            if shortest is not None:
+                self._shortest = (
+                    shortest if self._shortest is None else min(self._shortest, shortest)
+                )
+        if not self.wanted:
+            return
+        found = table.filter(pc.is_in(table.column("sample_id"), value_set=self._wanted))
+        # The first row of a sample wins should a sample appear twice.
+        for row in found.select(["sample_id", "prediction", "top_k", "error"]).to_pylist():
+            self._samples.setdefault(
+                row["sample_id"], (row["prediction"], row["top_k"], row["error"])
+            )
+
+    def evidence(self, labelled: int) -> ReferenceEvidence:
+        return ReferenceEvidence(
+            labelled=int(labelled),
+            shortest_top_k=self._shortest or 0,
+            samples=dict(self._samples),
+        )
+
+
 def check_reference(
-    reference: ReferenceLog, accuracy: dict[str, float], table: pa.Table
+    reference: ReferenceLog,
+    accuracy: dict[str, float],
+    table: pa.Table | ReferenceEvidence,
 ) -> Verdict:
     """Compare measured accuracy and per-sample predictions with ``reference``.
 
-    A log with nothing to check passes: it only records the task and notes.
+    ``table`` is the run's rows, or the ``ReferenceEvidence`` gathered from them
+    (``ReferenceTally``) when the rows are streamed. A log with nothing to check
+    passes: it only records the task and notes.
     """
+    evidence = (
+        table
+        if isinstance(table, ReferenceEvidence)
+        else ReferenceEvidence.from_table(table, reference)
+    )
     checks = [
-        _accuracy_check(name, exp.value, exp.tolerance, accuracy, table)
+        _accuracy_check(name, exp.value, exp.tolerance, accuracy, evidence)
         for name, exp in reference.accuracy.items()
     ]
     if reference.expected_outputs:
-        checks.append(_expected_outputs_check(reference.expected_outputs, table))
+        checks.append(_expected_outputs_check(reference.expected_outputs, evidence))
     return Verdict(passed=all(c.passed for c in checks), checks=checks, reference=reference.ref)
 
 
 def _accuracy_check(
-    name: str, value: float, tolerance: float, measured: dict[str, float], table: pa.Table
+    name: str,
+    value: float,
+    tolerance: float,
+    measured: dict[str, float],
+    evidence: ReferenceEvidence,
 ) -> Check:
     check_name = f"accuracy.{name}"
     if name not in measured:
         return Check(
-            check_name, value, None, None, tolerance, False, _why_unmeasured(name, measured, table)
+            check_name,
+            value,
+            None,
+            None,
+            tolerance,
+            False,
+            _why_unmeasured(name, measured, evidence),
         )
     actual = measured[name]
     delta = actual - value
@@ -95,7 +193,7 @@ def _accuracy_check(
     return Check(check_name, value, actual, delta, tolerance, passed, detail)
 
 
-def _why_unmeasured(name: str, measured: dict[str, float], table: pa.Table) -> str:
+def _why_unmeasured(name: str, measured: dict[str, float], evidence: ReferenceEvidence) -> str:
     m = _TOP_K_NAME.match(name)
     if m is None:
         have = ", ".join(sorted(measured)) or "none"
@@ -103,11 +201,10 @@ def _why_unmeasured(name: str, measured: dict[str, float], table: pa.Table) -> s
             f"{name} was not measured: dlspec-ray measures top-K accuracies (topK); "
             f"measured: {have}"
         )
-    if labelled_samples(table) == 0:
+    if evidence.labelled == 0:
         return f"{name} was not measured: no sample without an error has a label"
     k = int(m.group(1))
-    ok = table.filter(pc.is_null(table.column("error")))
-    shortest = pc.min(pc.list_value_length(ok.column("top_k"))).as_py() or 0
+    shortest = evidence.shortest_top_k
     if shortest < k:
         return (
             f"{name} was not measured: post-process returned only {shortest} top_k "
@@ -117,15 +214,10 @@ def _why_unmeasured(name: str, measured: dict[str, float], table: pa.Table) -> s
     return f"{name} was not computed (measured: {have})"
 
 
-def _expected_outputs_check(expected: tuple[ExpectedOutput, ...], table: pa.Table) -> Check:
-    wanted = pa.array([e.sample for e in expected], type=pa.string())
-    found = table.filter(pc.is_in(table.column("sample_id"), value_set=wanted)).select(
-        ["sample_id", "prediction", "top_k", "error"]
-    )
-    # The first row of a sample wins should a sample appear twice.
-    got: dict[str, tuple[int | None, list[int] | None, str | None]] = {}
-    for row in found.to_pylist():
-        got.setdefault(row["sample_id"], (row["prediction"], row["top_k"], row["error"]))
+def _expected_outputs_check(
+    expected: tuple[ExpectedOutput, ...], evidence: ReferenceEvidence
+) -> Check:
+    got = evidence.samples
     problems: list[str] = []
     for e in expected:
         if e.sample not in got:

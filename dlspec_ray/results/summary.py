@@ -4,6 +4,13 @@ The summary takes the task as plain mappings (or spec manifests) rather than the
 runtime's own types, so that results/ can be used, and tested, without Ray.
 Everything in it is plain JSON: a summary written by one version can be read
 back and compared by another.
+
+``build_summary`` summarises a table in memory. ``summarise`` computes the same
+summary from a run directory (local or in object storage) by streaming over its
+shards, reading only the columns it needs and keeping counters and one value
+per batch (``SummaryTally``), so the driver's memory does not grow with the
+dataset. A runtime that has each shard's rows at hand can feed a ``SummaryTally``
+as it writes them and never read the shards back.
 """
 
 from __future__ import annotations
@@ -12,10 +19,13 @@ __all__ = [
     "MAX_ERROR_BATCHES",
     "MAX_ERROR_MESSAGES",
     "SUMMARY_NAME",
+    "ErrorTally",
+    "SummaryTally",
     "build_summary",
     "error_summary",
     "format_summary_table",
     "manifest_entry",
+    "summarise",
     "write_summary",
 ]
 
@@ -34,19 +44,23 @@ import pyarrow.compute as pc
 
 from dlspec_ray.results.metrics import (
     STAGES,
+    AccuracyTally,
+    LatencyTally,
     accuracy,
     evaluated_samples,
     labelled_samples,
     latency_summary,
     throughput,
 )
-from dlspec_ray.results.parquet_io import atomic_write_text
-from dlspec_ray.results.reference import check_reference
+from dlspec_ray.results.parquet_io import SUMMARY_NAME, iter_shards
+from dlspec_ray.results.reference import ReferenceTally, check_reference
 from dlspec_ray.results.schema import SCHEMA_VERSION
+from dlspec_ray.results.storage import Location, StorageLocation, as_location
 from dlspec_ray.spec.types import Manifest, ReferenceLog
 
-SUMMARY_NAME = "summary.json"
 TASK_KINDS = ("model", "dataset", "software", "hardware")
+# The columns ``ErrorTally`` reads.
+ERROR_COLUMNS = ("error", "shard_id", "batch_id", "batch_size")
 # Distinct error messages kept in the summary, and failed batch ids listed per message:
 # enough to diagnose, while the Parquet rows keep every one.
 MAX_ERROR_MESSAGES = 5
@@ -88,16 +102,175 @@ def build_summary(
     the log's checks never fail for want of a metric the run could compute.
     Throughput counts samples evaluated without an error.
     """
-    wanted_ks = set(ks)
-    if reference is not None:
-        wanted_ks |= {int(m.group(1)) for n in reference.accuracy if (m := _TOP_K_NAME.match(n))}
-    measured = accuracy(table, sorted(wanted_ks))
+    wanted_ks = _wanted_ks(ks, reference)
+    measured = accuracy(table, wanted_ks)
     verdict = check_reference(reference, measured, table) if reference is not None else None
+    return _assemble(
+        samples=table.num_rows,
+        evaluated=evaluated_samples(table),
+        labelled=labelled_samples(table),
+        errors=error_summary(table),
+        measured=measured,
+        latency=latency_summary(table),
+        verdict=verdict.as_dict() if verdict is not None else None,
+        run_id=run_id,
+        task=task,
+        environment=environment,
+        wall_s=wall_s,
+        batch_size=batch_size,
+        actors=actors,
+        started_at=started_at,
+        finished_at=finished_at,
+        reference=reference,
+        version=version,
+    )
+
+
+def summarise(
+    out_dir: Location,
+    *,
+    run_id: str,
+    task: Mapping[str, Manifest | Mapping[str, Any] | str | None],
+    environment: Mapping[str, Any],
+    wall_s: float,
+    batch_size: int,
+    actors: int,
+    started_at: datetime | str,
+    finished_at: datetime | str,
+    reference: ReferenceLog | None = None,
+    ks: Iterable[int] = (1, 5),
+    version: str | None = None,
+) -> dict[str, Any]:
+    """The ``summary.json`` of the run directory ``out_dir``, streamed shard by shard.
+
+    Equal to ``build_summary(read_results(out_dir), ...)`` with the same keyword
+    arguments, but holds one shard's needed columns at a time (see ``SummaryTally``).
+    ``out_dir`` is a local path, a URI such as ``s3://bucket/runs/a``, or a
+    ``StorageLocation``.
+    """
+    tally = SummaryTally(reference=reference, ks=ks)
+    for shard in iter_shards(out_dir, tally.columns):
+        tally.add(shard)
+    return tally.summary(
+        run_id=run_id,
+        task=task,
+        environment=environment,
+        wall_s=wall_s,
+        batch_size=batch_size,
+        actors=actors,
+        started_at=started_at,
+        finished_at=finished_at,
+        version=version,
+    )
+
+
+class SummaryTally:
+    """A run's summary built from its shards fed one at a time (``add``), in shard order.
+
+    Holds counters, one size and three stage times per successful batch, one
+    key per failed batch, the first few distinct error messages, and the rows of
+    the samples the reference log expects outputs for: never the rows
+    themselves. ``columns`` are the result columns ``add`` needs; a shard table
+    may have more. ``summary(...)`` takes the rest of ``build_summary``'s keyword
+    arguments and returns what ``build_summary`` returns for the same rows.
+    """
+
+    def __init__(self, *, reference: ReferenceLog | None = None, ks: Iterable[int] = (1, 5)):
+        self.reference = reference
+        self.samples = 0
+        self.evaluated = 0
+        self._accuracy = AccuracyTally(_wanted_ks(ks, reference))
+        self._latency = LatencyTally()
+        self._errors = ErrorTally()
+        self._reference = ReferenceTally(reference) if reference is not None else None
+
+    @property
+    def columns(self) -> list[str]:
+        wanted = [*self._accuracy.columns, *self._latency.columns, *ErrorTally.columns]
+        if self._reference is not None:
+            wanted += self._reference.columns
+        return list(dict.fromkeys(wanted))
+
+    def add(self, table: pa.Table) -> None:
+        """Count one shard's rows (the shards of a run, in order)."""
+        self.samples += table.num_rows
+        self.evaluated += table.column("error").null_count
+        self._accuracy.add(table)
+        self._latency.add(table)
+        self._errors.add(table)
+        if self._reference is not None:
+            self._reference.add(table)
+
+    def summary(
+        self,
+        *,
+        run_id: str,
+        task: Mapping[str, Manifest | Mapping[str, Any] | str | None],
+        environment: Mapping[str, Any],
+        wall_s: float,
+        batch_size: int,
+        actors: int,
+        started_at: datetime | str,
+        finished_at: datetime | str,
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        measured = self._accuracy.result()
+        verdict = None
+        if self.reference is not None and self._reference is not None:
+            evidence = self._reference.evidence(self._accuracy.scored)
+            verdict = check_reference(self.reference, measured, evidence).as_dict()
+        return _assemble(
+            samples=self.samples,
+            evaluated=self.evaluated,
+            labelled=self._accuracy.scored,
+            errors=self._errors.result(),
+            measured=measured,
+            latency=self._latency.result(),
+            verdict=verdict,
+            run_id=run_id,
+            task=task,
+            environment=environment,
+            wall_s=wall_s,
+            batch_size=batch_size,
+            actors=actors,
+            started_at=started_at,
+            finished_at=finished_at,
+            reference=self.reference,
+            version=version,
+        )
+
+
+def _wanted_ks(ks: Iterable[int], reference: ReferenceLog | None) -> list[int]:
+    wanted = set(ks)
+    if reference is not None:
+        wanted |= {int(m.group(1)) for n in reference.accuracy if (m := _TOP_K_NAME.match(n))}
+    return sorted(wanted)
+
+
+def _assemble(
+    *,
+    samples: int,
+    evaluated: int,
+    labelled: int,
+    errors: dict[str, Any],
+    measured: dict[str, float],
+    latency: dict[str, dict[str, float]],
+    verdict: dict[str, Any] | None,
+    run_id: str,
+    task: Mapping[str, Manifest | Mapping[str, Any] | str | None],
+    environment: Mapping[str, Any],
+    wall_s: float,
+    batch_size: int,
+    actors: int,
+    started_at: datetime | str,
+    finished_at: datetime | str,
+    reference: ReferenceLog | None,
+    version: str | None,
+) -> dict[str, Any]:
     task_out = {kind: _task_entry(task.get(kind)) for kind in TASK_KINDS}
     task_out["reference"] = _task_entry(task.get("reference") or reference)
     for kind, value in task.items():
         task_out.setdefault(str(kind), _task_entry(value))
-    evaluated = evaluated_samples(table)
     summary: dict[str, Any] = {
         "run_id": str(run_id),
         "dlspec_ray_version": version or _package_version(),
@@ -106,17 +279,17 @@ def build_summary(
         "finished_at": _iso(finished_at),
         "task": task_out,
         "environment": dict(environment),
-        "samples": table.num_rows,
-        "evaluated_samples": evaluated,
-        "labelled_samples": labelled_samples(table),
-        "errors": error_summary(table),
+        "samples": int(samples),
+        "evaluated_samples": int(evaluated),
+        "labelled_samples": int(labelled),
+        "errors": errors,
         "accuracy": measured,
-        "latency_ms": latency_summary(table),
+        "latency_ms": latency,
         "throughput_sps": throughput(evaluated, wall_s),
         "wall_s": float(wall_s),
         "batch_size": int(batch_size),
         "actors": int(actors),
-        "reference": verdict.as_dict() if verdict is not None else None,
+        "reference": verdict,
     }
     return _jsonable(summary)
 
@@ -155,11 +328,69 @@ def error_summary(table: pa.Table) -> dict[str, Any]:
     }
 
 
-def write_summary(out_dir: Path, summary: Mapping[str, Any]) -> Path:
-    """Write ``out_dir/summary.json`` atomically; strict JSON (no NaN)."""
-    path = Path(out_dir) / SUMMARY_NAME
-    atomic_write_text(path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    return path
+class ErrorTally:
+    """``error_summary`` over shards fed one at a time; ``result()`` is equal to it.
+
+    Keeps the failed-sample count, one key per failed batch, and the first
+    ``MAX_ERROR_MESSAGES`` distinct messages with their first batch ids.
+    """
+
+    columns = ERROR_COLUMNS
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._seen: set[tuple[int, int]] = set()
+        self._messages: dict[str, dict[str, Any]] = {}
+
+    def add(self, table: pa.Table) -> None:
+        failed = table.filter(pc.is_valid(table.column("error")))
+        if failed.num_rows == 0:
+            return
+        self.count += failed.num_rows
+        shard_ids = failed.column("shard_id").to_numpy()
+        batch_ids = failed.column("batch_id").to_numpy()
+        _, first = np.unique(np.stack([shard_ids, batch_ids], axis=1), axis=0, return_index=True)
+        first.sort()
+        sizes = failed.column("batch_size").to_numpy()
+        errors = failed.column("error").take(pa.array(first)).to_pylist()
+        for i, message in zip(first.tolist(), errors, strict=True):
+            key = (int(shard_ids[i]), int(batch_ids[i]))
+            if key in self._seen:  # a batch split over two shard files counts once
+                continue
+            self._seen.add(key)
+            entry = self._messages.get(message)
+            if entry is None:
+                if len(self._messages) == MAX_ERROR_MESSAGES:
+                    continue
+                entry = self._messages[message] = {
+                    "message": message[:_MAX_MESSAGE_CHARS],
+                    "batches": 0,
+                    "samples": 0,
+                    "batch_ids": [],
+                }
+            entry["batches"] += 1
+            entry["samples"] += int(sizes[i])
+            if len(entry["batch_ids"]) < MAX_ERROR_BATCHES:
+                entry["batch_ids"].append(int(batch_ids[i]))
+
+    def result(self) -> dict[str, Any]:
+        if self.count == 0:
+            return {"count": 0, "batches": 0, "messages": []}
+        return {
+            "count": self.count,
+            "batches": len(self._seen),
+            "messages": [dict(e, batch_ids=list(e["batch_ids"])) for e in self._messages.values()],
+        }
+
+
+def write_summary(out_dir: Location, summary: Mapping[str, Any]) -> Path | StorageLocation:
+    """Write ``out_dir/summary.json`` atomically; strict JSON (no NaN).
+
+    Returns the file: a ``Path`` for a local run directory, else its ``StorageLocation``.
+    """
+    location = as_location(out_dir).child(SUMMARY_NAME)
+    location.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    return location.local_path if location.is_local else location
 
 
 def format_summary_table(summary: Mapping[str, Any]) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -44,9 +45,14 @@ def listing(folder: Path) -> list[str]:
 
 def test_write_shard_names_the_file_and_reads_back_equal(tmp_path):
     batch = shard(0)
-    path = write_shard(batch, tmp_path, 0)
+    written = write_shard(batch, tmp_path, 0)
+    path = written.path
     assert path == tmp_path / "samples" / "shard-00000.parquet"
     assert path == shard_path(tmp_path, 0)
+    assert written.uri == str(path) and written.shard_id == 0 and written.rows == 3
+    # The digest and size are of the exact bytes on disk: what a ledger records.
+    assert written.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert written.size == path.stat().st_size
     assert listing(tmp_path / "samples") == ["shard-00000.parquet"]
     back = read_results(tmp_path)
     assert back.schema.equals(SCHEMA, check_metadata=True)

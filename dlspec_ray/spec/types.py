@@ -40,7 +40,13 @@ STAGE_NAMES = ("load", "pre-process", "run", "post-process")
 
 @dataclass(frozen=True)
 class Source:
-    """One artifact: where it lives, and what its bytes must hash to."""
+    """One artifact: where it lives, and what its bytes must hash to.
+
+    ``checksum`` is ``sha256:<hex>`` for a file (or an archive) and
+    ``sha256-tree:<hex>`` for a folder. ``path``, when set, is the entry (a folder
+    or a file) to use inside the unpacked archive or the folder: a relative POSIX
+    path with no ``..``, such as ``"test"`` or ``"data/val"``.
+    """
 
     name: str
     source: str
@@ -50,6 +56,7 @@ class Source:
     # Where it was declared, for error messages: the manifest file and field path.
     origin: str = ""
     field: str = ""
+    path: str | None = None
 
     @property
     def is_remote(self) -> bool:

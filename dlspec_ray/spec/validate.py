@@ -87,7 +87,9 @@ JOB_TYPES = ("inference", "training")
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_CHECKSUM = r"sha256:[0-9a-f]{64}"
+_CHECKSUM = r"sha256(-tree)?:[0-9a-f]{64}"
+# A relative POSIX path below the source: no leading '/', no '..' part, no '\\', no NUL.
+_SUB_PATH = r"(?!/)(?!(.*/)?\.\.(/|$))[^\\\x00]+"
 _ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -137,6 +139,23 @@ def _location(text: str) -> str:
     if scheme and scheme.group(1).lower() == "file" and not text[len("file://") :].startswith("/"):
         raise ValueError(f"expected file:///absolute/path, got {text!r}")
     return text
+
+
+def _sub_path(text: str) -> str:
+    """A relative path inside an unpacked archive or a folder, normalised (``a//b/`` -> ``a/b``)."""
+    fix = "write a path relative to the top of the archive or folder, such as 'test' or 'data/val'"
+    if "\x00" in text:
+        raise ValueError(f"expected a relative path, got {text!r} with a NUL byte; {fix}")
+    if "\\" in text:
+        raise ValueError(f"expected '/' between folder names, got {text!r}; {fix}")
+    if text.startswith("/") or re.match(r"[A-Za-z]:", text):
+        raise ValueError(f"expected a relative path, got the absolute path {text!r}; {fix}")
+    parts = [part for part in text.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(f"expected a path inside the source, got {text!r} with '..'; {fix}")
+    if not parts:
+        raise ValueError(f"{text!r} names the source itself; remove path:, or {fix}")
+    return "/".join(parts)
 
 
 def _task_ref(text: str) -> str:
@@ -247,11 +266,37 @@ class SampleId(Rule):
 
 def _source(checker: Checker, node: Node, values: dict[str, Any]) -> Any:
     source = Source(base_dir=checker.base_dir, origin=checker.file, field=node.path, **values)
+    found: list[tuple[str, str]] = []  # (field, message): rules across the source's fields
+    tree = (source.checksum or "").startswith("sha256-tree:")
     if source.is_remote and source.checksum is None:
-        return checker.report(
-            node, "remote source needs a checksum: add checksum: sha256:<hex>", at="checksum"
+        found.append(("checksum", "remote source needs a checksum: add checksum: sha256:<hex>"))
+    elif source.is_remote and tree:
+        found.append(
+            (
+                "checksum",
+                "a remote source is one file, so its checksum is sha256:<hex> of its bytes; "
+                "sha256-tree: is for a local folder",
+            )
         )
-    return source
+    elif source.unpack and tree:
+        found.append(
+            (
+                "checksum",
+                "unpack: true unpacks an archive, a file checked by sha256:<hex> of its bytes; "
+                "sha256-tree: is for a local folder used as it is (unpack: false)",
+            )
+        )
+    if source.path is not None and source.is_remote and not source.unpack:
+        found.append(
+            (
+                "path",
+                "names an entry inside an unpacked archive, but this remote source is used as "
+                "one file; set unpack: true (the source must be an archive), or remove path:",
+            )
+        )
+    for at, message in found:
+        checker.report(node, message, at=at)
+    return INVALID if found else source
 
 
 def _software(checker: Checker, node: Node, values: dict[str, Any]) -> Any:
@@ -298,14 +343,37 @@ SOURCES = ListOf(
                 "checksum",
                 Text(
                     'a checksum like "sha256:<64 hex digits>"',
-                    _matching(_CHECKSUM, "expected 'sha256:' and 64 lowercase hex digits"),
+                    _matching(
+                        _CHECKSUM,
+                        "expected 'sha256:' (a file) or 'sha256-tree:' (a folder) and 64 "
+                        "lowercase hex digits",
+                    ),
                     _anchored(_CHECKSUM),
                 ),
                 nullable=True,
                 default=None,
-                doc="sha256:<64 lowercase hex>; required for http(s) sources.",
+                doc=(
+                    "sha256:<64 lowercase hex> of a file, or sha256-tree:<64 lowercase hex> of a "
+                    "folder (`dlspec-ray checksum PATH` prints it); required for http(s) "
+                    "sources, and for a local folder unless the run allows unverified sources."
+                ),
             ),
             Field("unpack", Boolean(), default=False, doc="Unpack an archive (default false)."),
+            Field(
+                "path",
+                Text(
+                    "a relative path like 'test' or 'data/val'",
+                    _sub_path,
+                    _anchored(_SUB_PATH),
+                    non_empty=True,
+                ),
+                nullable=True,
+                default=None,
+                doc=(
+                    "The folder (or file) to use inside the unpacked archive or the folder: "
+                    "relative, with '/' between names and no '..'."
+                ),
+            ),
         ],
         "a source mapping {name, source, checksum}",
         build=_source,

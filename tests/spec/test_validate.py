@@ -227,8 +227,69 @@ BAD_INPUT = [
         "    checksum: sha256:abab",
         "    checksum: md5:abab",
         "sources[0].checksum",
-        r"expected 'sha256:' and 64 lowercase hex digits, got 'md5:abab",
+        r"expected 'sha256:' \(a file\) or 'sha256-tree:' \(a folder\) and 64 lowercase hex "
+        r"digits, got 'md5:abab",
         "edit",
+    ),
+    (
+        "dataset",
+        "    checksum: sha256:abab",
+        "    checksum: sha256-tre:abab",
+        "sources[0].checksum",
+        r"expected 'sha256:' \(a file\) or 'sha256-tree:' \(a folder\)",
+        "edit",
+    ),
+    (
+        "dataset",
+        "labels.bin\n    checksum: sha256:",
+        "labels.bin\n    checksum: sha256-tree:",
+        "sources[1].checksum",
+        r"a remote source is one file, so its checksum is sha256:<hex> of its bytes; "
+        r"sha256-tree: is for a local folder",
+        "name: labels",
+    ),
+    (
+        "dataset",
+        "source: data/images.bin\n    checksum: sha256:",
+        "source: data/images.tar.gz\n    unpack: true\n    checksum: sha256-tree:",
+        "sources[0].checksum",
+        r"unpack: true unpacks an archive, a file checked by sha256:<hex> of its bytes; "
+        r"sha256-tree: is for a local folder used as it is \(unpack: false\)",
+        "name: images",
+    ),
+    *[
+        (
+            "dataset",
+            "source: data/images.bin\n",
+            f"source: data/images.bin\n    path: {path}\n",
+            "sources[0].path",
+            message,
+            f"path: {path}",
+        )
+        for path, message in [
+            ("/data/test", r"expected a relative path, got the absolute path '/data/test'"),
+            ("../test", r"expected a path inside the source, got '\.\./test' with '\.\.'"),
+            (
+                "test/../../x",
+                r"expected a path inside the source, got 'test/\.\./\.\./x' with '\.\.'; write a "
+                r"path relative",
+            ),
+            ("'test\\cat'", r"expected '/' between folder names, got 'test\\\\cat'"),
+            ("'C:/data'", r"expected a relative path, got the absolute path 'C:/data'"),
+            ("./", r"'\./' names the source itself; remove path:"),
+            ("''", r"expected a relative path like 'test' or 'data/val', got an empty string"),
+            ("2024", r"expected a relative path like 'test' or 'data/val' \(quote it\), got 2024"),
+            ("[test]", r"expected a relative path like 'test' or 'data/val', got \['test'\]"),
+        ]
+    ],
+    (
+        "dataset",
+        "    unpack: true\n",
+        "    path: test\n",
+        "sources[1].path",
+        r"names an entry inside an unpacked archive, but this remote source is used as one "
+        r"file; set unpack: true \(the source must be an archive\), or remove path:",
+        "name: labels",
     ),
     (
         "dataset",
@@ -680,6 +741,35 @@ def test_dataset_round_trip(valid_texts: dict[str, str]) -> None:
     assert manifest.reader.name == "reader"
     assert manifest.reader.line == 15
     assert manifest.reader.code.startswith("def fn(ctx, data):\n")
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [("test", "test"), ("data/val", "data/val"), ("./data//val/", "data/val"), ("..a", "..a")],
+)
+def test_a_source_path_is_kept_normalised(
+    valid_texts: dict[str, str], written: str, kept: str
+) -> None:
+    text = valid_texts["dataset"].replace(
+        "    unpack: true\n", f"    unpack: true\n    path: {written}\n"
+    )
+    manifest = load_manifest_text(text, FILE, BASE)
+    assert [s.path for s in manifest.sources] == [None, kept]
+
+
+def test_a_local_source_accepts_a_folder_checksum_and_a_path(valid_texts: dict[str, str]) -> None:
+    tree = "sha256-tree:" + "cd" * 32
+    text = valid_texts["dataset"].replace(
+        "source: data/images.bin\n    checksum: sha256:" + "ab" * 32,
+        f"source: data/images\n    checksum: {tree}\n    path: test",
+    )
+    images = load_manifest_text(text, FILE, BASE).sources[0]
+    assert (images.source, images.checksum, images.unpack, images.path) == (
+        "data/images",
+        tree,
+        False,
+        "test",
+    )
 
 
 def test_model_round_trip(valid_texts: dict[str, str]) -> None:

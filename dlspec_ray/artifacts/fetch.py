@@ -6,6 +6,12 @@ does not match is never cached and never used. A cached blob is used without
 downloading (or re-hashing) it again: it was verified before it was published.
 Remote sources must carry a checksum; a local file without one is used in place.
 
+A local folder is checked against its tree digest (``sha256-tree:<hex>``, see
+``checksum.tree_digest``) and used in place, not copied: datasets can be large.
+A folder without a checksum is refused unless the caller allows unverified
+sources, because nothing else pins what the folder held. A source's ``path``
+names the folder (or file) inside an unpacked archive or a folder to use.
+
 Network failures that may pass (connection errors, timeouts, 5xx, 429) are
 retried a bounded number of times with exponential backoff; answers that will
 not change (404, 403, ...) fail at once.
@@ -13,7 +19,7 @@ not change (404, 403, ...) fail at once.
 
 from __future__ import annotations
 
-__all__ = ["Progress", "fetch", "fetch_all"]
+__all__ = ["Progress", "fetch", "fetch_all", "unverified_sources"]
 
 import hashlib
 import os
@@ -36,7 +42,15 @@ from dlspec_ray.artifacts.cache import (
     staged_file,
     unpacked_dir,
 )
-from dlspec_ray.artifacts.checksum import CHUNK_SIZE, parse_checksum, sha256_file
+from dlspec_ray.artifacts.checksum import (
+    CHUNK_SIZE,
+    TREE_PREFIX,
+    Checksum,
+    format_tree_checksum,
+    parse_any_checksum,
+    sha256_file,
+    tree_digest,
+)
 from dlspec_ray.artifacts.unpack import SUPPORTED_ARCHIVES, archive_format, safe_unpack
 from dlspec_ray.errors import ArtifactError, UsageError
 from dlspec_ray.spec.types import Source
@@ -61,14 +75,18 @@ def fetch(
     retries: int = 3,
     backoff: float = 0.5,
     progress: Progress | None = None,
+    allow_unverified: bool = False,
 ) -> Path:
     """The local path to use for ``source``: a file, or a folder when ``source.unpack``.
 
+    With ``source.path`` it is that entry inside the unpacked archive or folder.
     ``retries`` is the number of extra attempts after the first; the waits between
     attempts are ``backoff``, ``2 * backoff``, ``4 * backoff``, ...
+    ``allow_unverified`` lets a local folder without a checksum be used (see
+    :func:`unverified_sources` for what that covers); otherwise it is refused.
     """
     with _Fetcher.create(
-        cache_dir, connect_timeout, read_timeout, retries, backoff, progress
+        cache_dir, connect_timeout, read_timeout, retries, backoff, progress, allow_unverified
     ) as fetcher:
         return fetcher.fetch(source)
 
@@ -82,11 +100,15 @@ def fetch_all(
     retries: int = 3,
     backoff: float = 0.5,
     progress: Progress | None = None,
+    allow_unverified: bool = False,
 ) -> dict[str, Path]:
-    """``{source.name: local path}``; stops at the first source that fails."""
+    """``{source.name: local path}``; stops at the first source that fails.
+
+    ``allow_unverified`` is :func:`fetch`'s, for every source.
+    """
     paths: dict[str, Path] = {}
     with _Fetcher.create(
-        cache_dir, connect_timeout, read_timeout, retries, backoff, progress
+        cache_dir, connect_timeout, read_timeout, retries, backoff, progress, allow_unverified
     ) as fetcher:
         for source in sources:
             if source.name in paths:
@@ -96,6 +118,16 @@ def fetch_all(
                 )
             paths[source.name] = fetcher.fetch(source)
     return paths
+
+
+def unverified_sources(sources: Iterable[Source]) -> list[str]:
+    """Names of the sources that are used without any check of their bytes, in order.
+
+    Those are local sources without a checksum: a file is used as it is, and a
+    folder only with ``allow_unverified=True``. A remote source always has a
+    checksum (one without is refused), so it is never listed. Needs no filesystem.
+    """
+    return [s.name for s in sources if not s.checksum and not s.is_remote]
 
 
 class _Transient(Exception):
@@ -115,6 +147,7 @@ class _Fetcher:
     retries: int
     backoff: float
     progress: Progress | None
+    allow_unverified: bool = False
     session: requests.Session | None = None
 
     @classmethod
@@ -126,6 +159,7 @@ class _Fetcher:
         retries: int,
         backoff: float,
         progress: Progress | None,
+        allow_unverified: bool = False,
     ) -> _Fetcher:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise UsageError(
@@ -138,7 +172,9 @@ class _Fetcher:
                 f"backoff={backoff!r}."
             )
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        return cls(cache, connect_timeout, read_timeout, retries, backoff, progress)
+        return cls(
+            cache, connect_timeout, read_timeout, retries, backoff, progress, allow_unverified
+        )
 
     def __enter__(self) -> _Fetcher:
         return self
@@ -165,19 +201,29 @@ class _Fetcher:
             ) from exc
 
     def _fetch(self, source: Source) -> Path:
-        expected = parse_checksum(source.checksum) if source.checksum else None
+        checksum = parse_any_checksum(source.checksum) if source.checksum else None
         if source.is_remote:
-            if expected is None:
+            if checksum is None:
                 raise ArtifactError(
                     f"the remote source {source.source} has no checksum, and a download is "
                     "only used once its bytes are verified; add checksum: sha256:<digest> "
                     "(run `sha256sum FILE` on a copy you trust)."
                 )
-            return self._remote(source, expected)
+            if checksum.is_tree:
+                raise ArtifactError(
+                    f"checksum: {checksum} is a folder's tree digest, but the remote source "
+                    f"{source.source} is one file; write its file checksum, sha256:<digest> "
+                    "(`sha256sum FILE` or `dlspec-ray checksum FILE` on a copy you trust)."
+                )
+            return _select(source, self._remote(source, checksum.hex))
         path = _local_path(source)
-        if expected is None:
-            return self._local_in_place(source, path)
-        return self._local_verified(source, path, expected)
+        if not source.unpack and path.is_dir():
+            return _select(source, self._local_folder(source, path, checksum))
+        if checksum is None:
+            return _select(source, self._local_in_place(source, path))
+        if checksum.is_tree:
+            _refuse_tree_checksum_on_file(source, path, checksum)
+        return _select(source, self._local_verified(source, path, checksum.hex))
 
     def _remote(self, source: Source, expected: str) -> Path:
         name = _url_basename(source)
@@ -190,6 +236,33 @@ class _Fetcher:
                 _verify(source.source, expected, self._download(source.source, staged))
                 blob = publish_blob(self.cache, expected, staged)
         return self._finish(source, blob, expected)
+
+    def _local_folder(self, source: Source, path: Path, checksum: Checksum | None) -> Path:
+        """A folder, used in place once its tree digest matches (or when allowed unverified)."""
+        if checksum is None:
+            if self.allow_unverified:
+                return path
+            raise ArtifactError(
+                f"{path} is a folder without a checksum: a folder source needs a checksum so "
+                f"the dataset can be reproduced; add `checksum: {_tree_checksum(path)}` "
+                f"(printed by `dlspec-ray checksum {path}`), or pass --allow-unverified "
+                "(allow_unverified=True from Python) to use it unchecked."
+            )
+        actual = _tree_checksum(path)
+        if not checksum.is_tree:
+            raise ArtifactError(
+                f"{path} is a folder, but checksum: {checksum} is a file's checksum; a folder's "
+                f"checksum is its tree digest: set checksum: {actual} (printed by "
+                f"`dlspec-ray checksum {path}`). The folder was not used."
+            )
+        if actual != str(checksum):
+            raise ArtifactError(
+                f"checksum mismatch for the folder {path}: expected {checksum}, got {actual}. "
+                "A file in it was added, removed, renamed or changed, or the manifest is wrong; "
+                f"if you trust the folder as it is, set checksum: {actual} (printed by "
+                f"`dlspec-ray checksum {path}`). The folder was not used."
+            )
+        return path
 
     def _local_in_place(self, source: Source, path: Path) -> Path:
         if not path.exists():
@@ -212,8 +285,9 @@ class _Fetcher:
                 raise ArtifactError(_missing(source, path))
             if not path.is_file():
                 raise ArtifactError(
-                    f"{path} is a folder; a checksum can only pin a file. Remove checksum:, "
-                    "or point source: at an archive of the folder with unpack: true."
+                    f"{path} is a folder, but unpack: true needs an archive file; set "
+                    "unpack: false to use the folder (with its sha256-tree: checksum), or "
+                    "point source: at an archive of it."
                 )
             with staged_file(self.cache, path.name) as staged:
                 _verify(str(path), expected, self._copy(path, staged))
@@ -377,6 +451,74 @@ def _verify(what: str, expected: str, actual: str) -> None:
             f"sha256:{actual}. The file changed or the manifest is wrong; if you trust the "
             f"new file, set checksum: sha256:{actual}. The file was neither cached nor used."
         )
+
+
+def _tree_checksum(path: Path) -> str:
+    return format_tree_checksum(tree_digest(path))
+
+
+def _refuse_tree_checksum_on_file(source: Source, path: Path, checksum: Checksum) -> None:
+    """A ``sha256-tree:`` checksum on a source that is not a folder used as it is."""
+    if source.unpack:
+        raise ArtifactError(
+            f"checksum: {checksum} is a folder's tree digest ({TREE_PREFIX}:), but unpack: true "
+            "unpacks an archive, a file, which is checked by its own checksum; write the "
+            "archive's sha256: (printed by `dlspec-ray checksum ARCHIVE`), or set unpack: false "
+            "for a folder."
+        )
+    if not path.exists():
+        raise ArtifactError(
+            f"checksum: {checksum} is a folder's tree digest, but {_missing(source, path)}"
+        )
+    raise ArtifactError(
+        f"checksum: {checksum} is a folder's tree digest ({TREE_PREFIX}:), but {path} is a "
+        f"file; set checksum: sha256:{_read(sha256_file, path)} (printed by "
+        f"`dlspec-ray checksum {path}`). The file was not used."
+    )
+
+
+def _select(source: Source, root: Path) -> Path:
+    """``root``, or the entry ``source.path`` names inside it."""
+    if not source.path:
+        return root
+    if not root.is_dir():
+        raise ArtifactError(
+            f"path: {source.path!r} names an entry inside a folder, but {root} is a file; set "
+            "unpack: true if it is an archive, or remove path:."
+        )
+    target = root.joinpath(*source.path.split("/"))
+    if not os.path.lexists(target):
+        deepest = root
+        for part in source.path.split("/"):
+            if not (deepest / part).is_dir():
+                break
+            deepest = deepest / part
+        where = "its top level" if deepest == root else f"{deepest.relative_to(root)}/"
+        what = "the unpacked archive" if source.unpack else "the folder"
+        raise ArtifactError(
+            f"path: {source.path!r} is not in {what} {root}; {where} holds "
+            f"{_entries(deepest)}. Fix path: (it is relative to the top of {what})."
+        )
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(target)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise ArtifactError(
+            f"path: {source.path!r} resolves to {real}, outside {root}, through a symlink; "
+            "name the entry it points to inside the folder instead."
+        )
+    return target
+
+
+def _entries(folder: Path, limit: int = 20) -> str:
+    try:
+        names = sorted(f"{p.name}/" if p.is_dir() else p.name for p in folder.iterdir())
+    except OSError:
+        return "nothing that can be listed"
+    if not names:
+        return "nothing (it is empty)"
+    shown = ", ".join(repr(n) for n in names[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return shown + more
 
 
 def _read(action: Callable[[Path], _T], path: Path) -> _T:

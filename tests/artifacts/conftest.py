@@ -135,6 +135,7 @@ def make_source(tmp_path: Path) -> Callable[..., Source]:
         unpack: bool = False,
         name: str = "blob",
         base_dir: Path | None = None,
+        path: str | None = None,
     ) -> Source:
         return Source(
             name=name,
@@ -144,6 +145,7 @@ def make_source(tmp_path: Path) -> Callable[..., Source]:
             base_dir=base_dir or tmp_path,
             origin=ORIGIN,
             field=FIELD,
+            path=path,
         )
 
     return make

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dlspec_ray.artifacts import fetch, fetch_all
+from dlspec_ray.artifacts import checksum_of, fetch, fetch_all, unverified_sources
 from dlspec_ray.errors import ArtifactError, UsageError
 from dlspec_ray.spec.types import Source
 
@@ -26,6 +26,7 @@ DATA = b"\x08\x01" + bytes(range(256)) * 40
 CHECKSUM = "sha256:" + hashlib.sha256(DATA).hexdigest()
 HEX = CHECKSUM.removeprefix("sha256:")
 OTHER = "sha256:" + hashlib.sha256(b"something else").hexdigest()
+TREE_CHECKSUM = "sha256-tree:" + "ab" * 32
 
 MakeSource = Callable[..., Source]
 ListFiles = Callable[[Path], list[Path]]
@@ -161,7 +162,29 @@ BAD_SOURCES = [
     ),
     (
         {"source": "http://127.0.0.1:9/m.onnx", "checksum": "md5:abc"},
-        r"checksum must be 'sha256:' followed by 64 hex digits, got 'md5:abc'",
+        r"checksum must be 'sha256:' \(a file\) or 'sha256-tree:' \(a folder\) followed by 64 "
+        r"hex digits, got 'md5:abc'",
+    ),
+    (
+        {"source": "http://127.0.0.1:9/m.onnx", "checksum": TREE_CHECKSUM},
+        rf"checksum: {TREE_CHECKSUM} is a folder's tree digest, but the remote source "
+        r"http://127\.0\.0\.1:9/m\.onnx is one file; write its file checksum, sha256:<digest>",
+    ),
+    (
+        {"source": "d.tar.gz", "checksum": TREE_CHECKSUM, "unpack": True},
+        rf"checksum: {TREE_CHECKSUM} is a folder's tree digest \(sha256-tree:\), but unpack: "
+        r"true unpacks an archive, a file, which is checked by its own checksum",
+    ),
+    (
+        {"source": "sub/a.bin", "checksum": TREE_CHECKSUM},
+        rf"checksum: {TREE_CHECKSUM} is a folder's tree digest \(sha256-tree:\), but \S+/sub/a"
+        rf"\.bin is a file; set checksum: {CHECKSUM} \(printed by `dlspec-ray checksum \S+`\)\. "
+        r"The file was not used\.",
+    ),
+    (
+        {"source": "nowhere", "checksum": TREE_CHECKSUM},
+        rf"checksum: {TREE_CHECKSUM} is a folder's tree digest, but the local file \S+/nowhere "
+        r"does not exist",
     ),
     (
         {"source": "ftp://127.0.0.1/m.onnx", "checksum": CHECKSUM},
@@ -175,23 +198,33 @@ BAD_SOURCES = [
         {"source": "http://127.0.0.1:9/model.onnx", "checksum": CHECKSUM, "unpack": True},
         r"unpack: true, but 'model\.onnx' does not end in one of \.tar\.gz.*set unpack: false",
     ),
-    ({"source": "."}, None),  # a folder used in place is fine
-    (
-        {"source": ".", "checksum": CHECKSUM},
-        r"/\S+ is a folder; a checksum can only pin a file",
-    ),
     (
         {"source": "sub", "unpack": True},
         r"unpack: true, but 'sub' does not end in one of",
+    ),
+    (
+        {"source": "sub.tar", "unpack": True, "checksum": CHECKSUM},
+        r"\S+/sub\.tar is a folder, but unpack: true needs an archive file; set unpack: false",
+    ),
+    (
+        {"source": "sub.tar", "unpack": True},
+        r"\S+/sub\.tar is a folder, but unpack: true needs an archive file",
+    ),
+    (
+        {"source": "sub/a.bin", "path": "inner"},
+        r"path: 'inner' names an entry inside a folder, but \S+/sub/a\.bin is a file; set "
+        r"unpack: true if it is an archive, or remove path:",
     ),
 ]
 
 
 @pytest.mark.parametrize(("fields", "match"), BAD_SOURCES)
 def test_bad_sources_are_refused_before_any_download(
-    tmp_path: Path, cache: Path, fields: dict, match: str | None
+    tmp_path: Path, cache: Path, fields: dict, match: str
 ) -> None:
     (tmp_path / "sub").mkdir()
+    (tmp_path / "sub.tar").mkdir()
+    (tmp_path / "sub" / "a.bin").write_bytes(DATA)
     fields = dict(fields)
     source = Source(
         name="blob",
@@ -202,9 +235,6 @@ def test_bad_sources_are_refused_before_any_download(
         unpack=fields.pop("unpack", False),
         **fields,
     )
-    if match is None:
-        assert fetch(source, cache) == tmp_path
-        return
     started = time.monotonic()
     with pytest.raises(ArtifactError, match=f"^{WHERE}{match}"):
         fetch(source, cache, retries=5, backoff=10)
@@ -413,3 +443,195 @@ def test_concurrent_processes_fetching_one_blob_all_succeed(
     assert len(http_server.requests) == processes
     assert os.listdir(cache / "tmp") == []
     assert [n for n in os.listdir(cache / "unpacked") if n.startswith(".tmp-")] == []
+
+
+# Folders: verified by their tree digest, used in place.
+
+
+def _folder(root: Path) -> Path:
+    for name, data in {"cat/a.jpg": b"a cat", "dog/b.jpg": b"a dog", ".hidden": b"h"}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def test_a_folder_with_its_tree_checksum_is_used_in_place(
+    tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    folder = _folder(tmp_path / "images")
+    source = make_source("images", checksum_of(folder))
+    assert fetch(source, cache) == folder
+    assert fetch_all([source], cache) == {"blob": folder}
+    assert not cache.exists()  # not copied: folders can be large
+
+
+def test_a_folder_that_changed_is_refused_with_the_new_checksum(
+    tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    folder = _folder(tmp_path / "images")
+    source = make_source("images", checksum_of(folder))
+    assert fetch(source, cache) == folder
+    (folder / "dog" / "b.jpg").write_bytes(b"a cat")  # same size, other bytes
+    actual = checksum_of(folder)
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}checksum mismatch for the folder {folder}: expected {source.checksum}, "
+        rf"got {actual}\. A file in it was added, removed, renamed or changed, or the manifest "
+        rf"is wrong; if you trust the folder as it is, set checksum: {actual} \(printed by "
+        rf"`dlspec-ray checksum {folder}`\)\. The folder was not used\.",
+    ):
+        fetch(source, cache)
+
+
+def test_a_folder_without_a_checksum_is_refused_with_the_one_to_add(
+    tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    folder = _folder(tmp_path / "images")
+    source = make_source("images")
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}{folder} is a folder without a checksum: a folder source needs a "
+        r"checksum so the dataset can be reproduced; add `checksum: "
+        rf"{checksum_of(folder)}` \(printed by `dlspec-ray checksum {folder}`\), or pass "
+        r"--allow-unverified",
+    ):
+        fetch(source, cache)
+    with pytest.raises(ArtifactError, match="a folder source needs a checksum"):
+        fetch_all([source], cache)
+
+
+def test_a_folder_without_a_checksum_is_used_when_unverified_is_allowed(
+    tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    folder = _folder(tmp_path / "images")
+    (tmp_path / "labels.txt").write_bytes(b"7\n")
+    sources = [make_source("images", name="images"), make_source("labels.txt", name="labels")]
+    assert fetch(sources[0], cache, allow_unverified=True) == folder
+    assert fetch_all(sources, cache, allow_unverified=True) == {
+        "images": folder,
+        "labels": tmp_path / "labels.txt",
+    }
+
+
+def test_a_folder_given_a_file_checksum_is_told_its_tree_checksum(
+    tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    folder = _folder(tmp_path / "images")
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}{folder} is a folder, but checksum: {CHECKSUM} is a file's checksum; a "
+        rf"folder's checksum is its tree digest: set checksum: {checksum_of(folder)} ",
+    ):
+        fetch(make_source("images", CHECKSUM), cache, allow_unverified=True)
+
+
+def test_a_folder_with_a_symlink_out_of_it_is_refused(
+    tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    folder = _folder(tmp_path / "images")
+    (tmp_path / "secret").write_bytes(b"s")
+    (folder / "cat" / "leak").symlink_to(tmp_path / "secret")
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}{folder}/cat/leak is a symlink to .*outside the folder {folder};",
+    ):
+        fetch(make_source("images"), cache)
+
+
+@pytest.mark.parametrize(
+    ("checksum", "names"),
+    [
+        ([None, None, None], ["folder", "file"]),
+        ([TREE_CHECKSUM, CHECKSUM, CHECKSUM], []),
+        ([None, CHECKSUM, CHECKSUM], ["folder"]),
+        ([TREE_CHECKSUM, None, CHECKSUM], ["file"]),
+    ],
+    ids=["none", "all", "folder-unchecked", "file-unchecked"],
+)
+def test_unverified_sources_names_local_sources_without_a_checksum(
+    make_source: MakeSource, checksum: list[str | None], names: list[str]
+) -> None:
+    sources = [
+        make_source("images", checksum[0], name="folder"),
+        make_source("labels.txt", checksum[1], name="file"),
+        make_source("http://127.0.0.1:9/w.onnx", checksum[2], name="remote"),
+    ]
+    assert unverified_sources(sources) == names
+    # A remote source without a checksum is never used, so it is not "unverified".
+    assert unverified_sources([make_source("http://127.0.0.1:9/w.onnx")]) == []
+
+
+# path: the entry to use inside an unpacked archive or a folder.
+
+SPLIT = {"test/cat/a.jpg": b"a cat", "test/dog/b.jpg": b"a dog", "README": b"r"}
+
+
+def test_path_selects_a_sub_folder_of_a_downloaded_archive(
+    http_server, make_source: MakeSource, cache: Path
+) -> None:
+    checksum = http_server.add("val.tar.gz", _tar_gz(SPLIT))
+    url = http_server.url("val.tar.gz")
+    folder = fetch(make_source(url, checksum, unpack=True, path="test"), cache)
+    assert folder == cache / "unpacked" / checksum.removeprefix("sha256:") / "test"
+    assert (folder / "cat" / "a.jpg").read_bytes() == b"a cat"
+    nested = fetch(make_source(url, checksum, unpack=True, path="test/dog"), cache)
+    whole = fetch(make_source(url, checksum, unpack=True), cache)
+    assert (nested, whole) == (folder / "dog", folder.parent)
+    assert http_server.requests == ["/val.tar.gz"]  # one download, one unpacked tree
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (
+            "val",
+            r"path: 'val' is not in the unpacked archive \S+; its top level holds 'README', "
+            r"'test/'\. Fix path: \(it is relative to the top of the unpacked archive\)\.",
+        ),
+        (
+            "test/bird",
+            r"path: 'test/bird' is not in the unpacked archive \S+; test/ holds 'cat/', 'dog/'\.",
+        ),
+    ],
+    ids=["top-level", "nested"],
+)
+def test_a_missing_path_lists_what_the_archive_holds(
+    http_server, make_source: MakeSource, cache: Path, path: str, message: str
+) -> None:
+    checksum = http_server.add("val.tar.gz", _tar_gz(SPLIT))
+    source = make_source(http_server.url("val.tar.gz"), checksum, unpack=True, path=path)
+    with pytest.raises(ArtifactError, match=rf"^{WHERE}{message}"):
+        fetch(source, cache)
+
+
+def test_path_selects_inside_a_local_archive_and_a_folder(
+    tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    (tmp_path / "val.tgz").write_bytes(_tar_gz(SPLIT))
+    checksum = "sha256:" + hashlib.sha256((tmp_path / "val.tgz").read_bytes()).hexdigest()
+    for archived in (None, checksum):
+        found = fetch(make_source("val.tgz", archived, unpack=True, path="test"), cache)
+        assert sorted(p.name for p in found.iterdir()) == ["cat", "dog"]
+    folder = _folder(tmp_path / "images")
+    tree = checksum_of(folder)  # the checksum is of the whole folder
+    assert fetch(make_source("images", tree, path="cat"), cache) == folder / "cat"
+    assert fetch(make_source("images", tree, path="cat/a.jpg"), cache) == folder / "cat/a.jpg"
+    with pytest.raises(
+        ArtifactError, match=rf"^{WHERE}path: 'bird' is not in the folder {folder}; its top level "
+        r"holds '\.hidden', 'cat/', 'dog/'\. Fix path:",
+    ):  # fmt: skip
+        fetch(make_source("images", tree, path="bird"), cache)
+
+
+def test_path_cannot_leave_the_folder_through_a_symlink(
+    tmp_path: Path, make_source: MakeSource, cache: Path
+) -> None:
+    folder = _folder(tmp_path / "images")
+    (tmp_path / "elsewhere").mkdir()
+    (folder / "out").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}path: 'out' resolves to {tmp_path / 'elsewhere'}, outside {folder}, "
+        r"through a symlink",
+    ):
+        fetch(make_source("images", path="out"), cache, allow_unverified=True)

@@ -20,4 +20,5 @@ COMMANDS = (
     "dlspec_ray.commands.report",
     "dlspec_ray.commands.node_resources",
     "dlspec_ray.commands.submit",
+    "dlspec_ray.commands.checksum",
 )

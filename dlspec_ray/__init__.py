@@ -10,15 +10,18 @@ __all__ = [
     "DLSpecError",
     "EvaluationFailed",
     "EvaluationResult",
+    "Plan",
     "RunOptions",
     "Session",
     "SweepResult",
     "Task",
     "compare",
+    "dry_run",
     "evaluate",
     "list_runs",
     "load_run",
     "load_sweep",
+    "plan",
     "report",
     "resolve_task",
     "sweep",
@@ -30,7 +33,10 @@ from typing import TYPE_CHECKING, Any
 from dlspec_ray.errors import DLSpecError, EvaluationFailed
 
 if TYPE_CHECKING:
-    from dlspec_ray.evaluation import EvaluationResult, RunOptions, evaluate
+    from dlspec_ray.evaluation import dry_run, evaluate
+    from dlspec_ray.options import RunOptions
+    from dlspec_ray.plan import Plan, plan
+    from dlspec_ray.results.run_result import EvaluationResult
     from dlspec_ray.runs import compare, list_runs, load_run, report
     from dlspec_ray.session import Session
     from dlspec_ray.sweeps import SweepResult, load_sweep, sweep
@@ -38,8 +44,11 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "evaluate": "dlspec_ray.evaluation",
-    "EvaluationResult": "dlspec_ray.evaluation",
-    "RunOptions": "dlspec_ray.evaluation",
+    "EvaluationResult": "dlspec_ray.results.run_result",
+    "RunOptions": "dlspec_ray.options",
+    "Plan": "dlspec_ray.plan",
+    "plan": "dlspec_ray.plan",
+    "dry_run": "dlspec_ray.evaluation",
     "Session": "dlspec_ray.session",
     "Task": "dlspec_ray.task",
     "resolve_task": "dlspec_ray.task",

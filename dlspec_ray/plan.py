@@ -1,53 +1,276 @@
-"""What a run would do, said before anything runs: ``dlspec-ray run --dry-run``.
+"""What a run will do, decided before anything runs: ``plan(task, options, cluster) -> Plan``.
 
-A hardware manifest's host setup commands run on someone's machine; a user
-should be able to read them, and the resources the task will ask Ray for,
-without starting Ray or touching a node.
+The plan is the one place where a task and its options meet a cluster: the
+environment kind, the resource request each host actor makes, how many actors,
+and the shards (sample-id ranges, never data). ``Plan.describe()`` is
+``--dry-run``, so a dry run checks exactly what a real run checks, and
+``Session.execute(plan, out)`` carries it out.
 """
 
 from __future__ import annotations
 
-__all__ = ["describe_plan"]
+__all__ = ["ClusterView", "Plan", "Shard", "plan", "plan_shards"]
 
-from collections.abc import Sequence
-from pathlib import Path
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from dlspec_ray.errors import UsageError
+from dlspec_ray.frameworks import check_framework
 from dlspec_ray.hardware import candidate_requests, describe_setup
-from dlspec_ray.task import resolve_task
+from dlspec_ray.hardware.node_types import NodeType
+from dlspec_ray.hardware.resources import ActorResources
+from dlspec_ray.options import RunOptions
+from dlspec_ray.runtime.host import HostSpec
+from dlspec_ray.runtime.placement import check_capacity, default_actor_count, place
+from dlspec_ray.runtime.scheduler import Shard, chunk_batches
+from dlspec_ray.spec.types import HardwareManifest
+from dlspec_ray.stages import DatasetIndex
+from dlspec_ray.task import Task
 
 
-def describe_plan(
-    model: Any,
-    dataset: Any = None,
-    *,
-    software: Any = None,
-    hardware: Any = None,
-    reference: Any = None,
-    environment: str | None = None,
-    allow_host_setup: bool = False,
-    manifest_roots: Sequence[str | Path] = (),
-    **_ignored: Any,
-) -> str:
-    """The task, the resource request of each host actor, and the host setup commands.
+@dataclass(frozen=True)
+class ClusterView:
+    """The nodes a plan is made for, shaped like ``ray.nodes()``, plus the autoscaler's
+    node types. ``live`` is False for this machine described without starting Ray."""
 
-    Takes ``evaluate()``'s keyword arguments and ignores those that do not
-    change the plan, so a caller can pass the same set to both.
-    """
-    task = resolve_task(model, dataset, software, hardware, reference, extra_roots=manifest_roots)
-    kind = environment or (task.software.environment if task.software else "inline")
-    lines = [f"task: {task.describe()}", f"environment: {kind}"]
-    lines.append("each host actor asks Ray for (the first that a node can host):")
-    lines += [f"  - {r.describe()}" for r in candidate_requests(task.hardware)]
-    setup = task.hardware.setup if task.hardware else ()
-    if setup:
-        when = "will run" if allow_host_setup else "would run only with --allow-host-setup"
-        lines.append(
-            f"host setup commands ({when}, on each node that holds a host actor, as the Ray "
-            "worker's user, before the environment starts):"
+    nodes: tuple[Mapping[str, Any], ...]
+    node_types: tuple[NodeType, ...] = ()
+    live: bool = True
+
+    @property
+    def inspected(self) -> bool:
+        """False for a cluster this process cannot see (a job's): placement is not checked."""
+        return self.live or bool(self.nodes)
+
+    @classmethod
+    def elsewhere(cls) -> ClusterView:
+        """A cluster reached only through its job server: its nodes are not known here."""
+        return cls((), live=False)
+
+    @classmethod
+    def current(cls) -> ClusterView:
+        """The Ray this process is connected to."""
+        import ray
+
+        from dlspec_ray.runtime import autoscaler_node_types
+
+        nodes = tuple(ray.nodes())
+        return cls(nodes, tuple(autoscaler_node_types()), live=True)
+
+    @classmethod
+    def this_machine(cls, num_cpus: int | None = None) -> ClusterView:
+        """The embedded Ray that a run would start here, without starting it."""
+        import os
+
+        from dlspec_ray.hardware.detect import node_resources
+
+        cpus = float(num_cpus or os.cpu_count() or 1)
+        resources = {"CPU": cpus, **node_resources()}
+        node = {"NodeID": "this-machine", "NodeManagerAddress": "127.0.0.1", "Alive": True}
+        return cls(({**node, "Resources": resources},), live=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    task: Task
+    options: RunOptions
+    run_id: str
+    environment: str
+    # Every request the hardware manifest allows, in order, and the one this cluster can host.
+    candidates: tuple[ActorResources, ...]
+    request: ActorResources
+    # The node type the autoscaler must start first, when no live node fits.
+    scale_up: NodeType | None
+    actors: int
+    index: DatasetIndex | None
+    shards: tuple[Shard, ...]
+    batches_per_call: int
+    host: HostSpec
+    cluster_live: bool = field(default=True, compare=False)
+    cluster_inspected: bool = field(default=True, compare=False)
+
+    @property
+    def samples(self) -> int | None:
+        return None if self.index is None else self.index.samples
+
+    def as_dict(self) -> dict[str, Any]:
+        """``--dry-run --json``: the same facts as ``describe()``, as data."""
+        return {
+            "run_id": self.run_id,
+            "task": self.task.describe(),
+            "environment": self.environment,
+            "cluster": "ray" if self.cluster_live else "this-machine",
+            "candidates": [r.as_dict() for r in self.candidates],
+            "request": self.request.as_dict(),
+            "scale_up": self.scale_up.name if self.scale_up else None,
+            "actors": self.actors,
+            "batch_size": self.options.batch_size,
+            "batches_per_call": self.batches_per_call,
+            "samples": self.samples,
+            "shards": [[s.start, s.stop] for s in self.shards],
+            "unverified_sources": list(self.index.unverified) if self.index else [],
+            "host_setup": list(self.task.hardware.setup) if self.task.hardware else [],
+        }
+
+    def describe(self) -> str:
+        """``--dry-run``: the task, where it runs, what each actor asks for, the shards."""
+        task, opts = self.task, self.options
+        scale_up = (
+            f" (once the autoscaler starts a {self.scale_up.name} node)" if self.scale_up else ""
         )
-        lines.append(describe_setup(setup))
+        where = "the Ray cluster" if self.cluster_live else "an embedded Ray on this machine"
+        if not self.cluster_inspected:
+            where = "the job's cluster (its nodes are not inspected from here)"
+        lines = [
+            f"task: {task.describe()}",
+            f"environment: {self.environment}",
+            f"cluster: {where}",
+            "each host actor asks Ray for (the first that a node can host):",
+            *(f"  - {r.describe()}" for r in self.candidates),
+            f"chosen: {self.request.describe()}{scale_up}",
+            f"host actors: {self.actors}",
+            f"batch size: {opts.batch_size}; batches per call: {self.batches_per_call}",
+        ]
+        if self.index is None:
+            lines.append(
+                "shards: planned when the dataset is indexed on the first node (its sources "
+                "are remote: a dry run downloads nothing)"
+            )
+        else:
+            lines.append(
+                f"samples: {self.index.samples:,}"
+                + (f" (--limit {opts.limit})" if opts.limit is not None else "")
+            )
+            lines.append(f"shards: {len(self.shards)} (sample ranges {_ranges(self.shards)})")
+        if self.index is not None and self.index.unverified:
+            lines.append(f"unverified sources: {', '.join(self.index.unverified)}")
+        lines += _setup_lines(task.hardware, opts.allow_host_setup)
+        lines.append("dry run: nothing was started or run.")
+        return "\n".join(lines)
+
+
+def plan(
+    task: Task,
+    options: RunOptions,
+    cluster: ClusterView,
+    index: DatasetIndex | None = None,
+    *,
+    run_id: str | None = None,
+) -> Plan:
+    """Check that ``task`` can run on ``cluster`` with ``options`` and say how.
+
+    Raises the same errors a real run would, before it starts anything: an
+    unknown environment, a missing framework, a hardware request no node can
+    host, more actors than the nodes hold. Host setup commands are not refused
+    here, so that a dry run can show them; ``Session.execute`` refuses them.
+    """
+    environment = environment_kind(task, options.environment)
+    check_framework(task.software, environment, task.model)
+    what = task.describe()
+    candidates = tuple(candidate_requests(task.hardware))
+    batches = None if index is None else math.ceil(index.samples / options.batch_size)
+    if cluster.inspected:
+        placement = place(candidates, cluster.nodes, what=what, node_types=cluster.node_types)
+        request, scale_up = placement.request, placement.node_type
+        actors = options.actors or default_actor_count(
+            candidates, cluster.nodes, batches or 1 << 30
+        )
+        check_capacity(cluster.nodes, request, cluster.node_types, actors, what=what)
     else:
-        lines.append("host setup commands: none")
-    lines.append("dry run: nothing was started or run.")
-    return "\n".join(lines)
+        request, scale_up, actors = candidates[0], None, options.actors or 1
+    per_call = options.batches_per_call or (
+        chunk_batches(batches, actors, index.batch_bytes(options.batch_size))
+        if index is not None and batches
+        else 1
+    )
+    shards = () if index is None else plan_shards(index.samples, options.batch_size, per_call)
+    run_id = run_id or uuid.uuid4().hex[:12]
+    host = HostSpec(
+        model=task.model,
+        software=task.software,
+        environment=environment,
+        batch_size=options.batch_size,
+        num_threads=max(1, int(request.num_cpus)),
+        options=dict(options.options),
+        cache_dir=str(options.cache_dir) if options.cache_dir else None,
+        setup=task.hardware.setup if task.hardware and options.allow_host_setup else (),
+        hardware=task.hardware,
+        run_id=run_id,
+    )
+    return Plan(
+        task=task,
+        options=options,
+        run_id=run_id,
+        environment=environment,
+        candidates=candidates,
+        request=request,
+        scale_up=scale_up,
+        actors=actors,
+        index=index,
+        shards=shards,
+        batches_per_call=per_call,
+        host=host,
+        cluster_live=cluster.live,
+        cluster_inspected=cluster.inspected,
+    )
+
+
+def plan_shards(samples: int, batch_size: int, batches_per_shard: int) -> tuple[Shard, ...]:
+    """Consecutive sample ranges of ``batches_per_shard`` batches each; the last may be short.
+
+    A shard is the unit of dispatch, of retry and of output: one chained
+    pre -> run -> post call, one Arrow record batch, one Parquet file.
+    """
+    rows = batch_size * batches_per_shard
+    return tuple(
+        Shard(shard_id=i, start=start, stop=min(samples, start + rows), batch_size=batch_size)
+        for i, start in enumerate(range(0, samples, rows))
+    )
+
+
+def environment_kind(task: Task, override: str | None) -> str:
+    from dlspec_ray.environments import ENVIRONMENTS
+
+    kind = override or (task.software.environment if task.software else "inline")
+    if kind not in ENVIRONMENTS:
+        where = "--environment" if override else f"{task.software.path}: environment"
+        raise UsageError(
+            f"{where}: the {kind!r} environment is not built in this version of dlspec-ray; "
+            f"available: {', '.join(ENVIRONMENTS.names())}."
+        )
+    return kind
+
+
+def check_host_setup(hardware: HardwareManifest | None, *, allowed: bool) -> None:
+    """Refuse a hardware manifest's host setup commands unless the user allowed them."""
+    if hardware is None or not hardware.setup or allowed:
+        return
+    raise UsageError(
+        f"{hardware.path}: setup: the hardware manifest {hardware.ref} has host setup commands. "
+        "They would run on every node that holds a host actor, outside the environment, as "
+        f"the Ray worker's user:\n{describe_setup(hardware.setup)}\nPass --allow-host-setup "
+        "(evaluate(..., allow_host_setup=True)) to run them, or --dry-run to print them "
+        "without running anything."
+    )
+
+
+def _setup_lines(hardware: HardwareManifest | None, allowed: bool) -> list[str]:
+    setup = hardware.setup if hardware else ()
+    if not setup:
+        return ["host setup commands: none"]
+    when = "will run" if allowed else "would run only with --allow-host-setup"
+    return [
+        f"host setup commands ({when}, on each node that holds a host actor, as the Ray "
+        "worker's user, before the environment starts):",
+        describe_setup(setup),
+    ]
+
+
+def _ranges(shards: Sequence[Shard], shown: int = 3) -> str:
+    parts = [f"[{s.start}, {s.stop})" for s in shards[:shown]]
+    if len(shards) > shown:
+        parts.append(f"... [{shards[-1].start}, {shards[-1].stop})")
+    return ", ".join(parts)

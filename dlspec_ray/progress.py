@@ -6,7 +6,7 @@ a line at most every few seconds, so logs stay readable.
 
 from __future__ import annotations
 
-__all__ = ["Progress"]
+__all__ = ["Phases", "Progress"]
 
 import sys
 import time
@@ -69,3 +69,17 @@ class Progress:
         line = self.render(now)
         self.stream.write(f"\r{line}" if self._tty else f"{line}\n")
         self.stream.flush()
+
+
+class Phases:
+    """Wall time of each phase of a run, for the summary: where did the time go?"""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+        self.started = self._last
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._last, 6)
+        self._last = now

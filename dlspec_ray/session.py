@@ -1,29 +1,36 @@
-"""A Ray connection that keeps host actors warm between evaluations.
+"""A Ray connection that carries out plans and keeps host actors and node data warm.
 
 Starting a host actor costs a worker process, the framework's import and the
 model's load: most of a second on a small machine, more than evaluating all
 of MNIST. A notebook that evaluates the same model again (another dataset, a
 re-run, a benchmark) should not pay it each time, so a session keeps the host
-actors of its latest evaluation until the next one needs different ones, or
-until it is closed. It keeps one pool only: the actors hold CPUs (and GPUs)
-that a different evaluation may need.
+actors of its latest evaluation until the next one needs different ones, and
+each node's copy of the latest dataset (when its sources are checksummed, so
+its bytes cannot have changed), until it is closed.
 """
 
 from __future__ import annotations
 
 __all__ = ["Session"]
 
+import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from pathlib import Path
+from dlspec_ray.errors import DLSpecError, UsageError
+from dlspec_ray.plan import ClusterView, Plan, check_host_setup, plan
+from dlspec_ray.progress import Phases, Progress
 
-    from dlspec_ray.evaluation import EvaluationResult
+if TYPE_CHECKING:
     from dlspec_ray.hardware import ActorResources
+    from dlspec_ray.options import RunOptions
+    from dlspec_ray.results.run_result import EvaluationResult
     from dlspec_ray.runtime import HostPool, HostSpec, RayConnection
     from dlspec_ray.spec.types import DatasetManifest
-    from dlspec_ray.stages import Samples
+    from dlspec_ray.stages import DatasetIndex
+    from dlspec_ray.task import Task
 
 
 class Session:
@@ -40,30 +47,15 @@ class Session:
         self.num_cpus = num_cpus
         self._connection: RayConnection | None = None
         self._pools: dict[tuple[Any, ...], HostPool] = {}
-        self._samples: tuple[Any, Samples] | None = None
+        # (dataset, cache dir, allow_unverified) -> {node id: NodeData actor}
+        self._data_key: tuple[Any, ...] | None = None
+        self._data: dict[str, Any] = {}
 
-    def evaluate(self, model: Any, dataset: Any, **kwargs: Any) -> EvaluationResult:
+    def evaluate(self, model: Any, dataset: Any = None, **kwargs: Any) -> EvaluationResult:
         """``dlspec_ray.evaluate`` on this session's Ray, with its warm host actors."""
         from dlspec_ray.evaluation import evaluate
 
         return evaluate(model, dataset, session=self, **kwargs)
-
-    def samples(self, dataset: DatasetManifest, cache_dir: Path | None) -> Samples:
-        """The dataset's samples, read again only when the dataset changed.
-
-        Only a dataset whose every source has a checksum is kept: the manifest
-        then fixes its bytes, so a second read could only give the same samples.
-        """
-        from dlspec_ray.artifacts import fetch_all
-        from dlspec_ray.stages import read_samples
-
-        key = (dataset, cache_dir)
-        if self._samples is not None and self._samples[0] == key:
-            return self._samples[1]
-        samples = read_samples(dataset, fetch_all(dataset.sources, cache_dir))
-        if all(source.checksum for source in dataset.sources):
-            self._samples = (key, samples)
-        return samples
 
     @property
     def connection(self) -> RayConnection:
@@ -72,6 +64,47 @@ class Session:
 
             self._connection = connect(self.address, num_cpus=self.num_cpus)
         return self._connection
+
+    def cluster(self) -> ClusterView:
+        self.connection  # noqa: B018 - connect first
+        return ClusterView.current()
+
+    def plan(self, task: Task, options: RunOptions, *, run_id: str | None = None) -> Plan:
+        """``plan()`` for this session's cluster, with the dataset indexed on one of its nodes."""
+        from dlspec_ray.hardware import candidate_requests
+
+        cluster = self.cluster()
+        index = self.index(task.dataset, options, candidate_requests(task.hardware))
+        return plan(task, options, cluster, index.limited(options.limit), run_id=run_id)
+
+    def index(
+        self, dataset: DatasetManifest, options: RunOptions, near: Sequence[ActorResources]
+    ) -> DatasetIndex:
+        """The dataset's index, built on a node that can host the actors (its data stays there)."""
+        import ray
+
+        from dlspec_ray.runtime.placement import satisfies
+
+        nodes = [n for n in ray.nodes() if n.get("Alive", True)]
+        fitting = [n for n in nodes if any(satisfies(n.get("Resources", {}), r) for r in near)]
+        node = (fitting or nodes)[0]["NodeID"]
+        return self._node_index(self.node_data(dataset, options, [node])[node], node)
+
+    def node_data(
+        self, dataset: DatasetManifest, options: RunOptions, nodes: Sequence[str]
+    ) -> dict[str, Any]:
+        """A ``NodeData`` actor on each of ``nodes``: each fetches and reads the dataset there."""
+        from dlspec_ray.runtime.node_data import start_node_data
+
+        cache = str(options.cache_dir) if options.cache_dir else None
+        key = (dataset, cache, options.allow_unverified)
+        if key != self._data_key:
+            self.release_data()
+            self._data_key = key
+        for node in nodes:
+            if node not in self._data:
+                self._data[node] = start_node_data(dataset, cache, node, options.allow_unverified)
+        return {node: self._data[node] for node in nodes}
 
     def pool(
         self,
@@ -95,6 +128,124 @@ class Session:
         self._pools[key] = pool
         return pool
 
+    def execute(
+        self, plan: Plan, out: str | Path, *, overwrite: bool = False, phases: Phases | None = None
+    ) -> EvaluationResult:
+        """Carry out ``plan``, writing its run directory to ``out`` whole or not at all."""
+        from dlspec_ray.results.run_result import EvaluationResult
+        from dlspec_ray.run_output import open_output
+
+        if plan.index is None:
+            raise UsageError("the plan has no dataset index; make it with Session.plan()")
+        check_host_setup(plan.task.hardware, allowed=plan.options.allow_host_setup)
+        output = open_output(out, overwrite=overwrite, run_id=plan.run_id, phases=phases)
+        try:
+            summary = self._stream(plan, output)
+            output.publish()
+        except BaseException:
+            output.discard()
+            raise
+        finally:
+            if not all(s.checksum for s in plan.task.dataset.sources):
+                # Bytes no checksum fixes may change before the next run: read them again then.
+                self.release_data()
+        return EvaluationResult(summary=summary, out_dir=output.final)
+
+    def _stream(self, plan: Plan, output: Any) -> dict[str, Any]:
+        """Start (or reuse) host actors, stream every shard through them, write the summary."""
+        import ray
+
+        from dlspec_ray.results.shards import ShardBuilder
+        from dlspec_ray.runtime import run_shards
+
+        task, opts = plan.task, plan.options
+        phases = output.phases
+        started_at = datetime.now(timezone.utc)
+        pool = self.pool(
+            plan.host,
+            plan.candidates,
+            plan.actors,
+            what=task.describe(),
+            ready_timeout_s=opts.ready_timeout_s,
+        )
+        data = self.node_data(task.dataset, opts, sorted(set(pool.node_ids)))
+        for node, actor in data.items():
+            self._node_index(actor, node, expect=plan.index)
+        sink = ShardBuilder(store=output.shard_store)
+        attached = zip(pool.actors, pool.node_ids, strict=True)
+        ray.get([actor.attach.remote(data[node], sink) for actor, node in attached])
+        phases.mark("start_actors")
+
+        bar = Progress(plan.index.samples, task.model.name, enabled=opts.progress)
+        failed = [0]  # samples in failed batches, read by should_stop
+        first_result_at = None
+        wall_started = time.perf_counter()
+        for outcome in run_shards(
+            pool.actors,
+            pool.node_ids,
+            plan.shards,
+            depth=opts.depth,
+            should_stop=lambda: failed[0] > opts.max_errors,
+        ):
+            result = outcome.result
+            if result is None:  # the shard never ran: its rows say why
+                node = outcome.node_id if outcome.node_id in data else next(iter(data))
+                result = ray.get(data[node].failed_shard.remote(sink, outcome.shard, outcome.error))
+            first_result_at = first_result_at or time.perf_counter()
+            output.add(result)
+            failed[0] += result.failed
+            bar.update(result.rows, result.failed)
+        wall_s = time.perf_counter() - wall_started
+        bar.close()
+        phases.mark("stream")
+        extra = {
+            "batches_per_call": plan.batches_per_call,
+            "max_errors": opts.max_errors,
+            "resources": pool.request.as_dict(),
+            "ray": {"embedded": self.connection.embedded, "version": ray.__version__},
+            "shards": len(plan.shards),
+        }
+        if first_result_at is not None:
+            # From the start of the call to the first shard's result: what a user waits for.
+            extra["first_result_s"] = round(first_result_at - phases.started, 6)
+        if plan.index.unverified:
+            extra["unverified_sources"] = list(plan.index.unverified)
+        if plan.host.setup:
+            extra["host_setup"] = {"commands": list(plan.host.setup), "actors": pool.host_setup}
+        return output.finish(
+            plan,
+            environment={**pool.environment, "nodes": sorted(set(pool.node_ids))},
+            wall_s=wall_s,
+            started_at=started_at,
+            extra=extra,
+        )
+
+    def _node_index(
+        self, actor: Any, node: str, expect: DatasetIndex | None = None
+    ) -> DatasetIndex:
+        import ray
+
+        index = ray.get(actor.index.remote())
+        if isinstance(index, DLSpecError):
+            self.release_data()
+            raise index
+        if expect is not None and index.ids_digest != expect.ids_digest:
+            raise DLSpecError(
+                f"node {node[:12]} read a different dataset than the first node (its sample ids "
+                f"differ: digest {index.ids_digest[:12]} vs {expect.ids_digest[:12]}); its sources "
+                "or its reader are not deterministic. Give every source a checksum."
+            )
+        return index
+
+    def release_data(self) -> None:
+        """End every node's copy of the dataset."""
+        import ray
+
+        for actor in self._data.values():
+            ray.kill(actor, no_restart=True)
+        self._data.clear()
+        self._data_key = None
+
     def release_pools(self) -> None:
         """End every warm host actor; the next evaluation starts new ones."""
         for pool in self._pools.values():
@@ -103,7 +254,8 @@ class Session:
 
     def close(self) -> None:
         self.release_pools()
-        self._samples = None
+        if self._data:
+            self.release_data()
         if self._connection is not None:
             self._connection.close()
             self._connection = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -99,22 +98,38 @@ def test_remote_source_without_checksum_is_refused(mnist_manifests, capsys):
     [
         (f"/{GRAPH}", "/no/such/dir/graph.onnx", r"model\[0\].*no/such/dir/graph\.onnx"),
         (GRAPH_SUM, "sha256:" + "0" * 64, r"checksum"),
-        (f"{{repo}}/{GRAPH}", "http://127.0.0.1:{port}/graph.onnx", r"127\.0\.0\.1"),
     ],
-    ids=["missing-artifact", "checksum-mismatch", "unreachable-url"],
+    ids=["missing-artifact", "checksum-mismatch"],
 )
-def test_bad_artifacts_exit_2(mnist_manifests, capsys, old, new, match, tmp_path):
-    old = old.replace("{repo}", str(REPO))
+def test_bad_local_artifacts_exit_2_before_ray_starts(
+    mnist_manifests, capsys, old, new, match, tmp_path, monkeypatch
+):
+    import dlspec_ray.runtime
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("a bad artifact must be refused before Ray is used")
+
+    monkeypatch.setattr(dlspec_ray.runtime, "connect", no_ray)
+    _check_bad_artifact(mnist_manifests, capsys, old, new, match, tmp_path)
+
+
+def test_an_unreachable_artifact_url_exits_2_from_the_node(
+    ray_session, mnist_manifests, capsys, tmp_path
+):
+    """A remote artifact is fetched by each node, never by the driver: the node says why not."""
+    old, new = f"{REPO}/{GRAPH}", "http://127.0.0.1:{port}/graph.onnx"
+    _check_bad_artifact(mnist_manifests, capsys, old, new, r"127\.0\.0\.1", tmp_path)
+
+
+def _check_bad_artifact(mnist_manifests, capsys, old, new, match, tmp_path):
     new = new.replace("{port}", str(closed_port()))
     mnist_manifests.edit("model", old, new)
-    started = time.monotonic()
     # A fresh cache: a blob cached by an earlier test would be found by its checksum.
     args = ("--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"))
     assert main(mnist_manifests.run_args(*args)) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert re.search(match, err), err
-    assert time.monotonic() - started < 30
     assert not (tmp_path / "run").exists()
 
 
@@ -133,11 +148,16 @@ def test_unknown_reference_suggests_the_nearest(repo_cwd, capsys):
         (["--max-errors", "-1"], r"max_errors: expected 0 or more, got -1"),
         (["--option", "top_k"], r"--option 'top_k': expected KEY=VALUE"),
         (["--environment", "docker"], r"container: the docker environment needs an image"),
-        (["--environment", "dokcer"], r"'dokcer' environment is not built yet"),
+        (["--environment", "dokcer"], r"no such environment; did you mean 'docker'\?"),
+        (["--environment", "inlin"], r"no such environment; did you mean 'inline'\?"),
+        (["--actors", "0"], r"actors: expected a positive integer, got 0"),
     ],
 )
-def test_bad_arguments_exit_2(mnist_manifests, capsys, args, match):
-    assert main(mnist_manifests.run_args(*args)) == 2
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+def test_bad_arguments_exit_2(mnist_manifests, capsys, args, match, dry_run):
+    """A dry run refuses exactly what a real run refuses."""
+    extra = ["--dry-run"] if dry_run else []
+    assert main(mnist_manifests.run_args(*args, *extra)) == 2
     assert re.search(match, capsys.readouterr().err)
 
 
@@ -145,10 +165,10 @@ def test_hardware_no_node_can_host_fails_fast_with_the_node_table(
     ray_session, mnist_manifests, capsys, tmp_path
 ):
     mnist_manifests.edit("hardware", "arch: x86_64", "arch: riscv64")
-    started = time.monotonic()
     assert main(mnist_manifests.run_args("--out", str(tmp_path / "run"))) == 2
-    assert time.monotonic() - started < 30
     err = capsys.readouterr().err
+    # Fast means found by the node check before any actor is made, not after waiting for one.
+    assert "waiting" not in err
     assert "no node of the Ray cluster can host mnist-8@1.0.0" in err
     assert "cpu_arch:riscv64=0.001" in err
     assert "The live nodes offer:" in err and "cpu_arch:x86_64=1" in err

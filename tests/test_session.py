@@ -1,27 +1,44 @@
-"""What a session keeps between evaluations (the warm host actors are tested on Ray in
-test_evaluation.py)."""
+"""What a session keeps between evaluations: each node's copy of the dataset (the warm host
+actors are tested on Ray in test_evaluation.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import ray
+
 import dlspec_ray
+from dlspec_ray.options import RunOptions
 from dlspec_ray.spec import load_manifest
 
 
-def test_a_checksummed_dataset_is_read_once_per_session(repo_cwd):
+def _node() -> str:
+    return ray.get_runtime_context().get_node_id()
+
+
+def test_a_checksummed_dataset_is_read_once_per_node_and_session(repo_cwd, ray_session):
     dataset = load_manifest("manifests/datasets/mnist-test.yaml")
     with dlspec_ray.Session() as session:
-        first = session.samples(dataset, None)
-        assert len(first) == 10_000
-        assert session.samples(dataset, None) is first
+        node = _node()
+        first = session.node_data(dataset, RunOptions(), [node])[node]
+        assert ray.get(first.index.remote()).samples == 10_000
+        assert session.node_data(dataset, RunOptions(), [node])[node] is first
         # Another reader is another dataset, even under the same name@version.
         other = replace(dataset, reader=replace(dataset.reader, code=dataset.reader.code + "\n"))
-        assert session.samples(other, None) is not first
+        assert session.node_data(other, RunOptions(), [node])[node] is not first
 
 
-def test_a_dataset_without_checksums_is_read_every_time(repo_cwd):
-    dataset = load_manifest("manifests/datasets/mnist-test.yaml")
-    unpinned = replace(dataset, sources=tuple(replace(s, checksum=None) for s in dataset.sources))
+def test_a_dataset_without_checksums_is_read_again_by_the_next_run(
+    repo_cwd, ray_session, mnist_manifests, tmp_path
+):
+    mnist_manifests.edit("dataset", "    checksum: sha256:8d42", "    # checksum: sha256:8d42")
     with dlspec_ray.Session() as session:
-        assert session.samples(unpinned, None) is not session.samples(unpinned, None)
+        result = session.evaluate(
+            mnist_manifests.path("model"),
+            mnist_manifests.path("dataset"),
+            limit=64,
+            progress=False,
+            out=tmp_path / "run",
+        )
+        assert result.summary["unverified_sources"] == ["images"]
+        assert session._data == {}

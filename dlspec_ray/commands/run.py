@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["HELP", "NAME", "add_arguments", "evaluate_kwargs", "handle", "parse_options"]
+__all__ = ["HELP", "NAME", "add_arguments", "handle", "parse_options", "run_options", "task_args"]
 
 import argparse
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlspec_ray.errors import EvaluationFailed, UsageError
+
+if TYPE_CHECKING:
+    from dlspec_ray.options import RunOptions
 
 NAME = "run"
 HELP = "evaluate a model on a dataset"
@@ -41,7 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a model option (ctx['options']); repeatable",
     )
     add("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
-    add("--out", help="run directory (default: runs/<run id>)")
+    add(
+        "--out",
+        help="run directory: a folder, or an object-storage URI such as s3://bucket/runs/x "
+        "(default: runs/<run id>)",
+    )
     add("--overwrite", action="store_true", help="replace a non-empty --out")
     add(
         "--manifests",
@@ -70,44 +77,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the hardware manifest's setup commands on each node that holds a host actor",
     )
+    add(
+        "--allow-unverified",
+        action="store_true",
+        help="use folder sources that carry no checksum (marked unverified in summary.json)",
+    )
     add("--dry-run", action="store_true", help="print the plan and the setup commands; run nothing")
     add("--no-progress", action="store_true", help="no progress line on stderr")
     add("--json", action="store_true", help="print summary.json instead of a table")  # fmt: skip
 
 
-def evaluate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``evaluate()`` keyword arguments the run flags stand for."""
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The ``RunOptions`` the run flags stand for (checked as they are built)."""
+    from pathlib import Path
+
+    from dlspec_ray.options import RunOptions
+
+    return RunOptions(
+        batch_size=args.batch_size,
+        actors=args.actors,
+        limit=args.limit,
+        max_errors=args.max_errors,
+        options=parse_options(args.option),
+        environment=args.environment,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        progress=not args.no_progress,
+        batches_per_call=args.batches_per_call,
+        ready_timeout_s=args.ready_timeout,
+        allow_host_setup=args.allow_host_setup,
+        allow_unverified=args.allow_unverified,
+    )
+
+
+def task_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The manifests the flags name, and where else to look them up."""
     return {
+        "model": args.model,
+        "dataset": args.dataset,
         "software": args.software,
         "hardware": args.hardware,
         "reference": args.reference,
-        "batch_size": args.batch_size,
-        "actors": args.actors,
-        "limit": args.limit,
-        "max_errors": args.max_errors,
-        "options": parse_options(args.option),
-        "environment": args.environment,
-        "address": args.address,
-        "out": args.out,
-        "overwrite": args.overwrite,
         "manifest_roots": args.manifests,
-        "cache_dir": args.cache_dir,
-        "progress": not args.no_progress,
-        "ready_timeout_s": args.ready_timeout,
-        "batches_per_call": args.batches_per_call,
-        "allow_host_setup": args.allow_host_setup,
     }
 
 
 def handle(args: argparse.Namespace) -> int:
-    from dlspec_ray.evaluation import evaluate
+    from dlspec_ray.evaluation import dry_run, evaluate
 
+    options = run_options(args)
+    where = {"out": args.out, "overwrite": args.overwrite, "address": args.address}
     if args.dry_run:
-        from dlspec_ray.plan import describe_plan
-
-        print(describe_plan(args.model, args.dataset, **evaluate_kwargs(args)))
+        plan = dry_run(**task_args(args), run=options, **where)
+        if args.json:
+            print(json.dumps(plan.as_dict(), indent=2))
+        else:
+            print(plan.describe())
         return 0
-    result = evaluate(args.model, args.dataset, **evaluate_kwargs(args))
+    result = evaluate(**task_args(args), run=options, **where)
     if args.json:
         print(json.dumps(result.summary, indent=2))
     else:

@@ -64,8 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from dlspec_ray.evaluation import RunOptions, check_host_setup
     from dlspec_ray.jobs import bundle_task, follow_job
+    from dlspec_ray.plan import ClusterView, check_host_setup, plan
 
     if args.no_wait and args.out:
         raise UsageError(
@@ -74,14 +74,7 @@ def handle(args: argparse.Namespace) -> int:
             "cluster (--cluster-out)."
         )
     address = _job_server(args.address)
-    RunOptions(
-        batch_size=args.batch_size,
-        actors=args.actors,
-        limit=args.limit,
-        max_errors=args.max_errors,
-        ready_timeout_s=args.ready_timeout,
-    )
-    run_command.parse_options(args.option)
+    options = run_command.run_options(args)
     task = _resolve(args)
     check_host_setup(task.hardware, allowed=args.allow_host_setup)
     _check_local_artifacts(task, args.cache_dir)
@@ -95,9 +88,7 @@ def handle(args: argparse.Namespace) -> int:
             ["python", "-m", "dlspec_ray.jobs", "--out", cluster_out, "--", *job_args]
         )
         if args.dry_run:
-            from dlspec_ray.plan import describe_plan
-
-            print(describe_plan(args.model, args.dataset, **run_command.evaluate_kwargs(args)))
+            print(plan(task, options, ClusterView.elsewhere()).describe())
             print(f"job entrypoint: {entrypoint}")
             print(f"job working dir: {', '.join([*bundle.manifests.values(), *bundle.artifacts])}")
             return 0

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["HostActor", "HostSpec", "check_post_output"]
+__all__ = ["HostActor", "HostSpec", "ShardSink", "check_post_output"]
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -16,6 +16,21 @@ from dlspec_ray.environments import Placement, make_environment
 from dlspec_ray.hardware.setup import run_setup_commands, setup_failure
 from dlspec_ray.spec.types import HardwareManifest, ModelManifest, SoftwareManifest
 from dlspec_ray.stages import Envelope, StageChain, build_context, format_stage_error
+
+
+class ShardSink(Protocol):
+    """Turns a shard's post-processed batches into its result rows.
+
+    Given by the caller (the results layer's ``ShardBuilder``), so the runtime
+    never imports the layer above it. It receives the node's whole ``ids`` and
+    ``labels`` and slices the shard's range itself.
+    """
+
+    def build(
+        self, shard: Any, ids: Any, labels: Any, envelopes: list[Envelope], node: str
+    ) -> Any: ...
+
+    def failed(self, shard: Any, ids: Any, labels: Any, message: str, node: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -86,20 +101,36 @@ class HostActor:
             "failed_in": self.setup_failed_in if self.setup_error else None,
         }
 
-    # Each call carries a chunk: several consecutive batches. The stage functions
-    # still see one batch at a time and each batch is timed on its own; the chunk
+    # Each call carries a shard: several consecutive batches. The stage functions
+    # still see one batch at a time and each batch is timed on its own; the shard
     # only amortises Ray's per-call and per-object cost over more work.
 
-    def pre(self, inputs: Any, spans: list[tuple[int, int]] | None = None) -> list[Envelope]:
-        """``inputs`` is the whole dataset array with ``spans`` into it, or a list of batches."""
-        batches = inputs if spans is None else [inputs[a:b] for a, b in spans]
-        return [self.chain.pre(batch) for batch in batches]
+    def attach(self, node_data: Any, sink: ShardSink) -> int:
+        """Use ``node_data`` (this node's copy of the dataset) and ``sink`` from now on.
+
+        The samples are mapped from this node's object store, not copied. Returns
+        how many samples the node holds.
+        """
+        import ray
+
+        from dlspec_ray.runtime.node_data import _local
+
+        self.data = _local(ray.get(node_data.refs.remote()))
+        self.sink = sink
+        return len(self.data["ids"])
+
+    def pre(self, spans: list[tuple[int, int]]) -> list[Envelope]:
+        inputs = self.data["inputs"]
+        return [self.chain.pre(inputs[a:b]) for a, b in spans]
 
     def run(self, envelopes: list[Envelope]) -> list[Envelope]:
         return [self.chain.run(e) for e in envelopes]
 
-    def post(self, envelopes: list[Envelope], rows: list[int]) -> list[Envelope]:
-        return [self._post_one(e, n) for e, n in zip(envelopes, rows, strict=True)]
+    def post(self, envelopes: list[Envelope], shard: Any) -> Any:
+        """Post-process each batch, then hand the shard's rows to the sink (Arrow, maybe a file)."""
+        spans = shard.spans
+        outs = [self._post_one(e, b - a) for e, (a, b) in zip(envelopes, spans, strict=True)]
+        return self.sink.build(shard, self.data["ids"], self.data["labels"], outs, self.node_id)
 
     def _post_one(self, envelope: Envelope, rows: int) -> Envelope:
         out = self.chain.post(envelope)

@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = [
     "Placement",
     "capacity",
+    "check_capacity",
     "choose_request",
     "default_actor_count",
     "node_table",
@@ -62,6 +63,27 @@ def capacity(
         if node_type.can_start:
             total += _fits(node_type.resources, request) * node_type.max_workers
     return total
+
+
+def check_capacity(
+    nodes: Sequence[Mapping[str, Any]],
+    request: ActorResources,
+    node_types: Sequence[NodeType],
+    count: int,
+    *,
+    what: str,
+) -> None:
+    """Refuse more actors than the nodes (and the autoscaler's) can hold at once: Ray
+    would queue the surplus forever."""
+    room = capacity(nodes, request, node_types)
+    if count <= room:
+        return
+    scaler = f"The autoscaler can start:\n{node_type_table(node_types)}\n" if node_types else ""
+    raise PlacementError(
+        f"{count} host actors for {what} were asked for, but the live nodes can hold at "
+        f"most {room} at once, each asking for {request.describe()}.\n"
+        f"The live nodes offer:\n{node_table(_alive(nodes))}\n{scaler}Use --actors {room} or fewer."
+    )
 
 
 def default_actor_count(

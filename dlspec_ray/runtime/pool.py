@@ -15,7 +15,13 @@ from dlspec_ray.hardware.node_types import NodeType
 from dlspec_ray.hardware.resources import ActorResources
 from dlspec_ray.runtime.autoscaler import autoscaler_node_types
 from dlspec_ray.runtime.host import HostActor, HostSpec
-from dlspec_ray.runtime.placement import Placement, capacity, node_table, node_type_table, place
+from dlspec_ray.runtime.placement import (
+    Placement,
+    capacity,
+    check_capacity,
+    node_table,
+    place,
+)
 
 # How often a wait for host actors says what it is waiting for.
 _WAIT_NOTE_S = 10.0
@@ -81,17 +87,9 @@ def start_pool(
     nodes = ray.nodes()
     placement, node_types = _place(candidates, nodes, what)
     request = placement.request
-    room = capacity(nodes, request, node_types)
-    if count > room and not node_types:
+    if count > capacity(nodes, request, node_types) and not node_types:
         node_types = autoscaler_node_types()
-        room = capacity(nodes, request, node_types)
-    if count > room:
-        scaler = f"The autoscaler can start:\n{node_type_table(node_types)}\n" if node_types else ""
-        raise PlacementError(
-            f"{count} host actors for {what} were asked for, but the live nodes can hold at "
-            f"most {room} at once, each asking for {request.describe()}.\n"
-            f"The live nodes offer:\n{node_table(nodes)}\n{scaler}Use --actors {room} or fewer."
-        )
+    check_capacity(nodes, request, node_types, count, what=what)
     waiting_for = ""
     if placement.node_type is not None:
         waiting_for = f"the autoscaler to start a node of type {placement.node_type.name}"

@@ -1,10 +1,12 @@
-"""Feeding batches to host actors so that none waits idle, and collecting what comes back.
+"""Feeding shards to host actors so that none waits idle, and collecting what comes back.
 
-The unit of dispatch is a chunk of consecutive batches. Per chunk the driver
-submits three calls at once (pre -> run -> post), passing object references
-between them, so the tensors go from stage to stage through the object store
-without the driver touching them. Each actor keeps ``depth`` chunks queued, so
-while the driver handles one result the actor is already working on the next.
+The unit of dispatch is a shard: a range of consecutive samples, several
+batches long. Per shard the driver submits three calls at once (pre -> run ->
+post), passing object references between them, so the tensors go from stage to
+stage through the object store without the driver touching them, and the
+driver sends only the range: each actor reads the samples from its own node.
+Each actor keeps ``depth`` shards queued, so while the driver handles one
+result the actor is already working on the next.
 
 Why chunks: on a small machine one chained hop costs about 1 ms of Ray
 bookkeeping, and 2-3 ms when its tensor goes through the object store; a
@@ -14,50 +16,50 @@ several batches (see ``chunk_batches``).
 
 from __future__ import annotations
 
-__all__ = ["Batch", "BatchOutcome", "chunk_batches", "plan_batches", "run_batches"]
+__all__ = ["Shard", "ShardOutcome", "chunk_batches", "run_shards"]
 
 import math
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-from dlspec_ray.stages import Envelope
 
 
 @dataclass(frozen=True)
-class Batch:
-    batch_id: int
+class Shard:
+    """A range of consecutive samples: one chained call, one record batch, one Parquet file."""
+
     shard_id: int
     start: int
     stop: int
+    batch_size: int
 
     @property
     def rows(self) -> int:
         return self.stop - self.start
 
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """The shard's batches as ``(start, stop)`` sample positions."""
+        return [
+            (a, min(self.stop, a + self.batch_size))
+            for a in range(self.start, self.stop, self.batch_size)
+        ]
+
+    def batch_id(self, start: int) -> int:
+        """Batch ids count from the dataset's first sample, whatever the shard."""
+        return start // self.batch_size
+
 
 @dataclass
-class BatchOutcome:
-    batch: Batch
-    value: Any
-    ms: dict[str, float] = field(default_factory=dict)
+class ShardOutcome:
+    """What came back for one shard: the sink's result, or why the shard has none."""
+
+    shard: Shard
+    result: Any = None
     error: str | None = None
     node_id: str = ""
-
-
-def plan_batches(samples: int, batch_size: int, batches_per_shard: int) -> list[Batch]:
-    """Consecutive batches; ``batches_per_shard`` of them make one shard (one Parquet file)."""
-    count = math.ceil(samples / batch_size)
-    return [
-        Batch(
-            batch_id=i,
-            shard_id=i // batches_per_shard,
-            start=i * batch_size,
-            stop=min(samples, (i + 1) * batch_size),
-        )
-        for i in range(count)
-    ]
+    attempts: int = 1
 
 
 # Chunks per actor: two keep each actor's queue full and balance the tail; more cost
@@ -82,44 +84,37 @@ def chunk_batches(batches: int, actors: int, batch_bytes: int | None) -> int:
     return max(1, min(by_count, by_bytes))
 
 
-def run_batches(
+def run_shards(
     actors: Sequence[Any],
     node_ids: Sequence[str],
-    inputs: Any,
-    batches: Sequence[Batch],
+    shards: Sequence[Shard],
     *,
-    per_call: int = 1,
     depth: int = 2,
     retries: int = 1,
     should_stop: Callable[[], bool] = lambda: False,
-) -> Iterator[BatchOutcome]:
-    """Yield one outcome per batch, a chunk of ``per_call`` batches at a time.
+) -> Iterator[ShardOutcome]:
+    """Yield one outcome per shard, as shards finish.
 
-    A chunk whose actor died is retried on another actor up to ``retries``
-    times, then its batches are reported with the error; the remaining actors
-    carry on.
+    Only sample ranges travel from here: each actor reads its shard's samples
+    from its own node. A shard whose actor died is retried on another actor up
+    to ``retries`` times (a retried shard replaces its file whole, so it never
+    leaves duplicate rows), then reported with the error; the remaining actors
+    carry on. Shards not started when ``should_stop`` turns true, or when every
+    actor has died, are reported as not run.
     """
-    import numpy as np
     import ray
     from ray.exceptions import RayActorError
 
-    # An array goes into the object store once, and each pre-process call slices
-    # zero-copy views of it; anything else is sliced here and sent per call.
-    shared = ray.put(inputs) if isinstance(inputs, np.ndarray) else None
-    chunks = [tuple(batches[i : i + per_call]) for i in range(0, len(batches), per_call)]
-    queue: deque[tuple[tuple[Batch, ...], int]] = deque((c, 0) for c in chunks)
+    queue: deque[tuple[Shard, int]] = deque((s, 0) for s in shards)
     alive = dict(enumerate(actors))
     load = dict.fromkeys(alive, 0)
-    in_flight: dict[Any, tuple[tuple[Batch, ...], int, int]] = {}
+    in_flight: dict[Any, tuple[Shard, int, int]] = {}
 
-    def submit(slot: int, chunk: tuple[Batch, ...], attempt: int) -> None:
+    def submit(slot: int, shard: Shard, attempt: int) -> None:
         actor = alive[slot]
-        if shared is not None:
-            pre = actor.pre.remote(shared, [(b.start, b.stop) for b in chunk])
-        else:
-            pre = actor.pre.remote([inputs[b.start : b.stop] for b in chunk])
-        post = actor.post.remote(actor.run.remote(pre), [b.rows for b in chunk])
-        in_flight[post] = (chunk, slot, attempt)
+        pre = actor.pre.remote(shard.spans)
+        post = actor.post.remote(actor.run.remote(pre), shard)
+        in_flight[post] = (shard, slot, attempt)
         load[slot] += 1
 
     while queue or in_flight:
@@ -131,21 +126,18 @@ def run_batches(
         if not in_flight:
             break
         done, _ = ray.wait(list(in_flight), num_returns=1)
-        chunk, slot, attempt = in_flight.pop(done[0])
+        shard, slot, attempt = in_flight.pop(done[0])
         load[slot] -= 1
         try:
-            envelopes: list[Envelope] = ray.get(done[0])
+            result = ray.get(done[0])
         except RayActorError as exc:
             alive.pop(slot, None)
             if attempt < retries and alive:
-                queue.appendleft((chunk, attempt + 1))
+                queue.appendleft((shard, attempt + 1))
                 continue
-            for batch in chunk:
-                yield BatchOutcome(batch, None, {}, f"host actor died: {exc}", node_ids[slot])
+            yield ShardOutcome(shard, None, f"host actor died: {exc}", node_ids[slot], attempt + 1)
             continue
-        for batch, envelope in zip(chunk, envelopes, strict=True):
-            yield BatchOutcome(batch, envelope.value, envelope.ms, envelope.error, node_ids[slot])
+        yield ShardOutcome(shard, result, None, node_ids[slot], attempt + 1)
     reason = "the evaluation stopped early" if alive else "every host actor died"
-    for chunk, _ in queue:
-        for batch in chunk:
-            yield BatchOutcome(batch, None, {}, f"not run: {reason}", "")
+    for shard, _ in queue:
+        yield ShardOutcome(shard, None, f"not run: {reason}", "", 0)

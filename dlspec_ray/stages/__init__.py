@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "DatasetIndex",
     "Envelope",
     "ReaderError",
     "Samples",
@@ -14,4 +15,4 @@ __all__ = [
 
 from dlspec_ray.stages.chain import Envelope, StageChain, format_stage_error
 from dlspec_ray.stages.context import build_context
-from dlspec_ray.stages.reader import ReaderError, Samples, read_samples
+from dlspec_ray.stages.reader import DatasetIndex, ReaderError, Samples, read_samples

@@ -1,11 +1,20 @@
-"""A dataset's samples: its reader's output, checked, or one sample per source file."""
+"""A dataset's samples: its reader's output, checked, or one sample per source file.
+
+Readers run on the node that evaluates the samples, next to that node's copy of
+the sources, so what they return is only ever used there. A reader returns
+either ``inputs`` (an array whose first axis is the sample, or paths on this
+node) or ``locators``: paths relative to a source, ``"<source name>/<path>"``,
+which are resolved against this node's copy. The driver sees only a
+``DatasetIndex``: how many samples, and a digest that every node must match.
+"""
 
 from __future__ import annotations
 
-__all__ = ["Samples", "read_samples"]
+__all__ = ["DatasetIndex", "ReaderError", "Samples", "read_samples"]
 
+import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +37,45 @@ class Samples:
         labels = None if self.labels is None else self.labels[:n]
         return Samples(self.ids[:n], self.inputs[:n], labels)
 
+    def index(self, unverified: tuple[str, ...] = ()) -> DatasetIndex:
+        per_sample = None
+        if isinstance(self.inputs, np.ndarray) and len(self.inputs):
+            per_sample = self.inputs.nbytes // len(self.inputs)
+        digest = hashlib.sha256()
+        for i in range(0, len(self.ids), 65536):
+            digest.update("\n".join(self.ids[i : i + 65536]).encode())
+            digest.update(b"\n")
+        return DatasetIndex(
+            samples=len(self.ids),
+            labelled=self.labels is not None,
+            bytes_per_sample=per_sample,
+            ids_digest=digest.hexdigest(),
+            unverified=unverified,
+        )
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """What the driver knows of a dataset: enough to plan shards, nothing that grows with it."""
+
+    samples: int
+    labelled: bool
+    # Bytes of one sample's raw input when the inputs are an array; None for files.
+    bytes_per_sample: int | None
+    # sha256 over the sample ids in order: every node must have read the same dataset.
+    ids_digest: str
+    # Sources used without a checksum (--allow-unverified).
+    unverified: tuple[str, ...] = ()
+
+    def batch_bytes(self, batch_size: int) -> int | None:
+        return None if self.bytes_per_sample is None else self.bytes_per_sample * batch_size
+
+    def limited(self, limit: int | None) -> DatasetIndex:
+        """The first ``limit`` samples (the digest stays the whole dataset's)."""
+        if limit is None or limit >= self.samples:
+            return self
+        return replace(self, samples=limit)
+
 
 class ReaderError(DLSpecError):
     """A dataset reader failed or broke its contract."""
@@ -44,17 +92,18 @@ def read_samples(dataset: DatasetManifest, paths: Mapping[str, Path]) -> Samples
         )
     except Exception as exc:
         raise ReaderError(f"{where}: the reader raised {type(exc).__name__}: {exc}") from exc
-    return _checked(out, where)
+    return _checked(out, where, paths)
 
 
-def _checked(out: Any, where: str) -> Samples:
-    if not isinstance(out, Mapping) or "ids" not in out or "inputs" not in out:
+def _checked(out: Any, where: str, paths: Mapping[str, Path]) -> Samples:
+    if not isinstance(out, Mapping) or "ids" not in out or ("inputs" in out) == ("locators" in out):
         raise ReaderError(
-            f"{where}: expected a dict with 'ids' and 'inputs' (and optionally 'labels'), "
-            f"got {type(out).__name__}. Return {{'ids': ..., 'inputs': ..., 'labels': ...}}."
+            f"{where}: expected a dict with 'ids' and either 'inputs' or 'locators' (and "
+            f"optionally 'labels'), got {_shape_of(out)}. Return {{'ids': ..., 'inputs': ..., "
+            "'labels': ...}, or 'locators' as '<source name>/<path inside it>'."
         )
     ids = [str(i) for i in out["ids"]]
-    inputs = out["inputs"]
+    inputs = out["inputs"] if "inputs" in out else _resolve(out["locators"], paths, where)
     if len(set(ids)) != len(ids):
         raise ReaderError(f"{where}: sample ids must be unique; {len(ids) - len(set(ids))} repeat")
     if len(inputs) != len(ids):
@@ -69,3 +118,28 @@ def _checked(out: Any, where: str) -> Samples:
             )
         labels = labels.astype(np.int64, copy=False)
     return Samples(ids, inputs if isinstance(inputs, np.ndarray) else list(inputs), labels)
+
+
+def _shape_of(out: Any) -> str:
+    if isinstance(out, Mapping):
+        return f"a dict with keys {sorted(map(str, out))}"
+    return type(out).__name__
+
+
+def _resolve(locators: Any, paths: Mapping[str, Path], where: str) -> list[str]:
+    """``"<source>/<path>"`` -> the path on this node; a locator never leaves its source."""
+    resolved = []
+    for locator in locators:
+        text = str(locator)
+        name, _, rest = text.partition("/")
+        if name not in paths:
+            raise ReaderError(
+                f"{where}: the locator {text!r} names no source; expected "
+                f"'<source name>/<path>' with a source among {sorted(paths)}"
+            )
+        root = Path(paths[name]).resolve()
+        path = (root / rest).resolve() if rest else root
+        if path != root and root not in path.parents:
+            raise ReaderError(f"{where}: the locator {text!r} points outside its source {name!r}")
+        resolved.append(str(path))
+    return resolved

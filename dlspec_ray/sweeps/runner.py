@@ -128,6 +128,7 @@ def _run_one(
     ready_timeout_s: float,
 ) -> dict[str, Any]:
     from dlspec_ray.evaluation import evaluate
+    from dlspec_ray.options import RunOptions
 
     spec = plan.spec
     run_dir = sweep_dir / task.label
@@ -139,16 +140,18 @@ def _run_one(
             software=task.software,
             hardware=task.hardware,
             reference=task.reference,
-            batch_size=task.batch_size,
-            actors=actors,
-            limit=spec.limit,
-            max_errors=spec.max_errors,
-            options=spec.options,
-            environment=task.environment,
+            run=RunOptions(
+                batch_size=task.batch_size,
+                actors=actors,
+                limit=spec.limit,
+                max_errors=spec.max_errors,
+                options=spec.options,
+                environment=task.environment,
+                cache_dir=Path(cache_dir) if cache_dir else None,
+                progress=False,
+                ready_timeout_s=ready_timeout_s,
+            ),
             out=run_dir,
-            cache_dir=cache_dir,
-            progress=False,
-            ready_timeout_s=ready_timeout_s,
         )
     except Exception as exc:  # one task's failure must not stop the sweep
         message = str(exc) if isinstance(exc, DLSpecError) else f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,50 @@
+"""What an evaluation hands back to Python: its summary, where it is, and its rows on demand."""
+
+from __future__ import annotations
+
+__all__ = ["EvaluationResult"]
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+
+@dataclass
+class EvaluationResult:
+    summary: dict[str, Any]
+    # A local folder, or the URI of a run directory in object storage.
+    out_dir: Path | str
+
+    @property
+    def passed(self) -> bool:
+        """No reference check failed and the error budget held."""
+        return self.summary["status"] == "ok"
+
+    @cached_property
+    def table(self) -> pa.Table:
+        from dlspec_ray.results.parquet_io import read_results
+
+        return read_results(self.out_dir)
+
+    def to_pandas(self) -> Any:
+        return self.table.to_pandas()
+
+    def format(self) -> str:
+        from dlspec_ray.results.summary import format_summary_table
+
+        return format_summary_table(self.summary)
+
+    def plot_latency(self, stage: str = "run", **kwargs: Any) -> Any:
+        """Box plot of one stage's per-batch latency (matplotlib Figure)."""
+        from dlspec_ray.results.plots import plot_latency
+
+        return plot_latency({self.summary["run_id"]: self.table}, stage, **kwargs)
+
+    def plot_stage_breakdown(self, **kwargs: Any) -> Any:
+        """Stacked bar of pre/run/post time per sample (matplotlib Figure)."""
+        from dlspec_ray.results.plots import plot_stage_breakdown
+
+        return plot_stage_breakdown({self.summary["run_id"]: self.summary}, **kwargs)

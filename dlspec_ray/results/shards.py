@@ -1,0 +1,110 @@
+"""A shard's rows, built where the shard ran: in the host actor, on the node that has the data.
+
+The host actor holds the sample ids and labels of its node and the outputs it
+just computed, so it builds the shard's Arrow record batch itself; the driver
+never builds rows. With a run directory in object storage the actor also
+writes the Parquet file there, and only a small ``ShardResult`` comes back;
+with a local run directory the record batch comes back to the driver, which
+writes it as it arrives and lets it go.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ShardBuilder", "ShardResult"]
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from dlspec_ray.results.schema import rows_from_batch, shard_table
+
+
+@dataclass
+class ShardResult:
+    shard_id: int
+    start: int
+    stop: int
+    rows: int
+    # Samples whose batch failed: the error budget counts them.
+    failed: int
+    node_id: str
+    # The rows, when they travel back to the driver (a local run directory) ...
+    table: pa.RecordBatch | None = None
+    # ... or what the actor wrote (object storage): its location, digest and row count.
+    written: Any = None
+    # The first error message among the shard's batches, for progress and early stops.
+    first_error: str | None = None
+
+
+@dataclass(frozen=True)
+class ShardBuilder:
+    """Picklable: sent to every host actor. ``store`` is where actors write shards
+    themselves (object storage), or None to send the rows back to the driver."""
+
+    store: Any = None
+
+    def build(
+        self, shard: Any, ids: Any, labels: Any, envelopes: Sequence[Any], node: str
+    ) -> ShardResult:
+        batches, failed, first_error = [], 0, None
+        for (a, b), envelope in zip(shard.spans, envelopes, strict=True):
+            ms = envelope.ms or {}
+            batches.append(
+                rows_from_batch(
+                    ids[a:b],
+                    None if labels is None else labels[a:b],
+                    envelope.value,
+                    batch_id=shard.batch_id(a),
+                    shard_id=shard.shard_id,
+                    node_id=node,
+                    pre_ms=ms.get("pre"),
+                    run_ms=ms.get("run"),
+                    post_ms=ms.get("post"),
+                    error=envelope.error,
+                )
+            )
+            if envelope.error:
+                failed += b - a
+                first_error = first_error or envelope.error
+        return self._finish(shard, shard_table(batches), failed, node, first_error)
+
+    def failed(self, shard: Any, ids: Any, labels: Any, message: str, node: str) -> ShardResult:
+        """Rows for a shard that never ran (its actors died, or the run stopped early)."""
+        batches = [
+            rows_from_batch(
+                ids[a:b],
+                None if labels is None else labels[a:b],
+                None,
+                batch_id=shard.batch_id(a),
+                shard_id=shard.shard_id,
+                node_id=node,
+                pre_ms=None,
+                run_ms=None,
+                post_ms=None,
+                error=message,
+            )
+            for a, b in shard.spans
+        ]
+        return self._finish(shard, shard_table(batches), shard.rows, node, message)
+
+    def _finish(
+        self, shard: Any, table: pa.RecordBatch, failed: int, node: str, first_error: str | None
+    ) -> ShardResult:
+        result = ShardResult(
+            shard_id=shard.shard_id,
+            start=shard.start,
+            stop=shard.stop,
+            rows=table.num_rows,
+            failed=failed,
+            node_id=node,
+            first_error=first_error,
+        )
+        if self.store is None:
+            result.table = table
+        else:
+            from dlspec_ray.results.parquet_io import write_shard
+
+            result.written = write_shard(table, self.store, shard.shard_id)
+        return result

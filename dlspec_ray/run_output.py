@@ -1,0 +1,182 @@
+"""Where a run's results go while it runs, and how they become a whole run directory.
+
+A local ``--out`` is built in a staging folder beside it and renamed into place
+when complete, so it holds a whole run or nothing. Shards come back to the
+driver as Arrow record batches and are written as they arrive, then dropped.
+
+An ``--out`` in object storage (``s3://...``) has no rename: the host actors
+write their Parquet shards there directly, the driver writes only the ledger
+and, last, ``summary.json``, which is what marks the run complete.
+
+Either way the driver keeps a ledger of complete shards (``ledger.jsonl``):
+one line per shard with its id, sample range, rows and file digest.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RunOutput", "check_output", "is_uri", "open_output"]
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dlspec_ray.plan import Plan
+from dlspec_ray.progress import Phases
+from dlspec_ray.results.parquet_io import SAMPLES_DIR
+from dlspec_ray.results.run_dir import LEDGER_NAME, check_out_dir, publish
+
+
+def is_uri(out: str | Path) -> bool:
+    return "://" in str(out) and not str(out).startswith("file://")
+
+
+@dataclass
+class RunOutput:
+    # What the EvaluationResult points at: the final folder, or the run's URI.
+    final: Path | str
+    # Where the driver writes (the staging folder, or the store).
+    target: Any
+    # What host actors write shards to themselves; None: rows come back to the driver.
+    shard_store: Any
+    phases: Phases
+    staging: Path | None = None
+    overwrite: bool = False
+    _ledger: list[str] = field(default_factory=list)
+
+    def add(self, result: Any) -> None:
+        """Record one finished shard: write its rows if they came back, then its ledger line."""
+        from dlspec_ray.results.parquet_io import write_shard
+
+        written = result.written
+        if result.table is not None:
+            written = write_shard(result.table, self.target, result.shard_id)
+            result.table = None
+        entry = {
+            "shard": result.shard_id,
+            "start": result.start,
+            "stop": result.stop,
+            "rows": result.rows,
+            "failed": result.failed,
+            "node": result.node_id,
+            **_file_entry(written),
+        }
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        self._ledger.append(line)
+        self._append(LEDGER_NAME, line)
+
+    def finish(
+        self,
+        plan: Plan,
+        *,
+        environment: dict[str, Any],
+        wall_s: float,
+        started_at: datetime,
+        extra: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Summarise the shards (streaming over them) and write ``summary.json`` last."""
+        from dlspec_ray.results import build_summary, read_results, write_summary
+
+        try:  # TEMPORARY until the streaming summary lands
+            from dlspec_ray.results.summary import summarise
+        except ImportError:
+
+            def summarise(target: Any, **kw: Any) -> dict[str, Any]:
+                return build_summary(read_results(target), **kw)
+
+        opts = plan.options
+        summary = summarise(
+            self.target,
+            run_id=plan.run_id,
+            task=plan.task.manifests(),
+            environment=environment,
+            wall_s=wall_s,
+            batch_size=opts.batch_size,
+            actors=plan.actors,
+            started_at=started_at,
+            finished_at=datetime.now(timezone.utc),
+            reference=plan.task.reference,
+        )
+        summary.update(extra)
+        summary["status"] = _status(summary, opts.max_errors)
+        self.phases.mark("summarise")
+        summary["phases_s"] = self.phases.seconds
+        write_summary(self.target, summary)
+        return summary
+
+    def publish(self) -> None:
+        if self.staging is not None:
+            publish(self.staging, Path(self.final), self.overwrite)
+
+    def discard(self) -> None:
+        """Remove what this run wrote, and only that."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _append(self, name: str, line: str) -> None:
+        if self.staging is not None:
+            with open(self.staging / name, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        else:
+            # Object storage has no append: the whole ledger is rewritten (one PUT, atomic).
+            self.target.write_text(name, "".join(self._ledger))
+
+
+def check_output(out: str | Path, overwrite: bool) -> None:
+    """Refuse, before any work, an ``out`` the finished run could not be written to."""
+    if is_uri(out):
+        from dlspec_ray.results.storage import RunStore
+
+        RunStore.parse(str(out)).check_run_target(overwrite)
+    else:
+        check_out_dir(Path(os.path.abspath(os.path.expanduser(out))), overwrite)
+
+
+def open_output(
+    out: str | Path, *, overwrite: bool, run_id: str, phases: Phases | None = None
+) -> RunOutput:
+    """Check ``out`` and open the run's output there; nothing is written outside it."""
+    phases = phases or Phases()
+    if is_uri(out):
+        from dlspec_ray.results.storage import RunStore
+
+        store = RunStore.parse(str(out))
+        store.check_run_target(overwrite)
+        return RunOutput(final=store.uri, target=store, shard_store=store, phases=phases)
+    final = Path(os.path.abspath(os.path.expanduser(out)))
+    check_out_dir(final, overwrite)
+    staging = final.parent / f".{final.name}.partial-{run_id}"
+    staging.mkdir(parents=True)
+    return RunOutput(
+        final=final,
+        target=staging,
+        shard_store=None,
+        phases=phases,
+        staging=staging,
+        overwrite=overwrite,
+    )
+
+
+def _file_entry(written: Any) -> dict[str, Any]:
+    """The ledger's view of what ``write_shard`` returned."""
+    if written is None:
+        return {}
+    return {
+        "file": f"{SAMPLES_DIR}/{written.location.name}",
+        "sha256": written.sha256,
+        "bytes": written.size,
+    }
+
+
+def _status(summary: dict[str, Any], max_errors: int) -> str:
+    if summary["errors"]["count"] > max_errors:
+        return "error_budget_exceeded"
+    reference = summary.get("reference")
+    if reference and reference["verdict"] != "PASS":
+        return "reference_failed"
+    return "ok"

@@ -1,0 +1,116 @@
+"""A dataset on one node: fetched into that node's cache, read once, shared by its host actors.
+
+The driver never downloads or reads the dataset. One ``NodeData`` actor per
+node fetches the sources into the node's own cache (checksums verified), runs
+the dataset's reader there, and puts the samples in the node's object store, so
+every host actor on the node maps the same array without a copy. The driver
+asks one of them for the ``DatasetIndex`` (a sample count and a digest), which
+is all it needs to plan shards; every other node's digest must match it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["NodeData", "start_node_data"]
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlspec_ray.artifacts import fetch_all
+from dlspec_ray.errors import DLSpecError
+from dlspec_ray.spec.types import DatasetManifest
+from dlspec_ray.stages import DatasetIndex, read_samples
+
+
+class NodeData:
+    """Wrapped with ``ray.remote`` by ``start_node_data``; a plain class, testable without Ray.
+
+    A failure (a bad checksum, an unreachable server, a reader that raises) is
+    kept and returned by ``index()`` as the error itself, so the driver raises
+    the same error with its exit code, not a Ray traceback.
+    """
+
+    def __init__(
+        self, dataset: DatasetManifest, cache_dir: str | None, allow_unverified: bool = False
+    ):
+        self.node_id = _current_node_id()
+        self.error: DLSpecError | None = None
+        self._refs: dict[str, Any] = {}
+        self._index: DatasetIndex | None = None
+        try:
+            cache = Path(cache_dir) if cache_dir else None
+            paths = fetch_all(dataset.sources, cache, allow_unverified=allow_unverified)
+            samples = read_samples(dataset, paths)
+        except DLSpecError as exc:
+            self.error = exc
+            return
+        unverified = tuple(s.name for s in dataset.sources if not s.checksum)
+        self._index = samples.index(unverified)
+        self.paths = {name: str(path) for name, path in paths.items()}
+        self._refs = _share(
+            {
+                "ids": np.asarray(samples.ids, dtype=str),
+                "inputs": samples.inputs,
+                "labels": samples.labels,
+            }
+        )
+
+    def index(self) -> DatasetIndex | DLSpecError:
+        return self.error if self.error is not None else self._index  # type: ignore[return-value]
+
+    def refs(self) -> dict[str, Any]:
+        """Object references to ``ids``, ``inputs`` and ``labels`` on this node."""
+        return self._refs
+
+    def failed_shard(self, sink: Any, shard: Any, message: str) -> Any:
+        """The rows of a shard no host actor could evaluate, each carrying ``message``."""
+        data = _local(self._refs)
+        return sink.failed(shard, data["ids"], data["labels"], message, "")
+
+
+def start_node_data(
+    dataset: DatasetManifest, cache_dir: str | None, node_id: str, allow_unverified: bool
+) -> Any:
+    """A ``NodeData`` actor pinned to ``node_id``; it holds no CPU, only the dataset."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return (
+        ray.remote(NodeData)
+        .options(
+            num_cpus=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+            max_concurrency=4,
+        )
+        .remote(dataset, cache_dir, allow_unverified)
+    )
+
+
+def _share(values: dict[str, Any]) -> dict[str, Any]:
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return {k: None if v is None else ray.put(v) for k, v in values.items()}
+    except ImportError:
+        pass
+    return values
+
+
+def _local(refs: dict[str, Any]) -> dict[str, Any]:
+    """The values behind ``refs`` (zero-copy for arrays in this node's object store)."""
+    import ray
+
+    return {k: ray.get(v) if isinstance(v, ray.ObjectRef) else v for k, v in refs.items()}
+
+
+def _current_node_id() -> str:
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    except Exception:
+        pass
+    return "local"

@@ -55,6 +55,74 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DLSPEC_RAY_CACHE", str(cache))
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server on 127.0.0.1 (moto's), standing in for cloud storage.
+
+    One per test session, on a free port, stopped at the end. Tests reach it the
+    way users reach S3: through the ``AWS_*`` variables of ``s3_server.env`` (the
+    ``s3_env`` fixture sets them), and make their own buckets with ``make_bucket``.
+    """
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield S3Server(endpoint=f"http://{host}:{port}")
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """The environment pointing at ``s3_server``, as a user's shell would for a cloud bucket."""
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return s3_server
+
+
+class S3Server:
+    """Where the local S3 server listens, its (accepted) credentials, and bucket creation."""
+
+    access_key = "dlspec-test"
+    secret_key = "dlspec-test-secret"
+    region = "us-east-1"
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        self._buckets = 0
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": self.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def make_bucket(self, name: str | None = None) -> str:
+        """Create a bucket (a fresh name by default); returns its name."""
+        import pyarrow.fs as pafs
+
+        self._buckets += 1
+        name = name or f"bucket-{os.getpid()}-{self._buckets}"
+        fs = pafs.S3FileSystem(
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            region=self.region,
+            endpoint_override=self.endpoint,
+            allow_bucket_creation=True,
+        )
+        fs.create_dir(name)
+        return name
+
+
 @pytest.fixture
 def repo_cwd(monkeypatch):
     """Run with the repo as the working directory, so ./manifests is the default catalog."""

@@ -1,4 +1,8 @@
-"""``dlspec-ray compare RUN_A RUN_B``: what changed between two runs, sample by sample."""
+"""``dlspec-ray compare RUN_A RUN_B``: what changed between two runs, sample by sample.
+
+Runs are folders or object storage URIs (``s3://bucket/runs/a``), or run ids and
+labels in ``--root``, which may be a URI too.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,21 @@ __all__ = ["HELP", "NAME", "add_arguments", "handle"]
 import argparse
 import json
 
+from dlspec_ray.commands.runs import add_storage_option
+
 NAME = "compare"
 HELP = "compare two runs: accuracy, latency, per-sample agreement, output divergence"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("run_a", metavar="RUN_A", help="a run directory, or a run id or label with --root")
+    add(
+        "run_a",
+        metavar="RUN_A",
+        help="a run directory or URI (s3://...), or a run id or label with --root",
+    )
     add("run_b", metavar="RUN_B", help="the run to compare with RUN_A")
-    add("--root", help="results root where run ids and labels are looked up")
+    add("--root", help="results root (a folder or a URI) where run ids and labels are looked up")
     add(
         "--shared-samples",
         action="store_true",
@@ -23,16 +33,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--max-listed", type=int, default=10, metavar="N", help="disagreeing samples to list")
     add("--json", action="store_true", help="print the comparison as JSON")
+    add_storage_option(parser)
 
 
 def handle(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from dlspec_ray.results.compare import compare_run_dirs
     from dlspec_ray.results.index import find_run
+    from dlspec_ray.results.storage import parse_storage_options
 
-    root = Path(args.root) if args.root else None
-    a, b = find_run(args.run_a, root), find_run(args.run_b, root)
+    options = parse_storage_options(args.storage_option)
+    a = find_run(args.run_a, args.root, storage_options=options)
+    b = find_run(args.run_b, args.root, storage_options=options)
     comparison = compare_run_dirs(a, b, shared_samples=args.shared_samples)
     if args.json:
         print(json.dumps(comparison.as_dict(), indent=2))

@@ -1,4 +1,9 @@
-"""``dlspec-ray runs [ROOT]``: list the runs of a results root, from its index."""
+"""``dlspec-ray runs [ROOT]``: list the runs of a results root, from its index.
+
+ROOT is a folder or an object storage URI (``s3://bucket/runs``); an S3 endpoint,
+region and credentials come from ``AWS_ENDPOINT_URL``, ``AWS_REGION``,
+``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, or ``--storage-option KEY=VALUE``.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +18,34 @@ HELP = "list the runs of a results root (run id, manifests, environment, time)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("root", nargs="?", default="runs", help="results root (default: runs)")
+    add(
+        "root",
+        nargs="?",
+        default="runs",
+        help="results root: a folder or a URI such as s3://bucket/runs (default: runs)",
+    )
     add("--rebuild", action="store_true", help="recreate index.jsonl from the summary.json files")
     add("--json", action="store_true", help="print the index records as JSON")
+    add_storage_option(parser)
+
+
+def add_storage_option(parser: argparse.ArgumentParser) -> None:
+    """``--storage-option KEY=VALUE``, repeatable: settings of an object storage URI."""
+    parser.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="object storage setting, repeatable: endpoint_url, region, access_key, "
+        "secret_key, anonymous, ... (default: from AWS_* environment variables)",
+    )
 
 
 def handle(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from dlspec_ray.results.index import read_index, rebuild_index
+    from dlspec_ray.results.storage import as_location, parse_storage_options
 
-    root = Path(args.root)
+    root = as_location(args.root, parse_storage_options(args.storage_option))
     records = rebuild_index(root) if args.rebuild else read_index(root)
     if args.json:
         print(json.dumps([r.as_dict() for r in records], indent=2))

@@ -20,7 +20,6 @@ __all__ = [
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +27,7 @@ import pyarrow as pa
 from dlspec_ray.results.index import environment_fingerprint
 from dlspec_ray.results.metrics import STAGES
 from dlspec_ray.results.parquet_io import read_results
+from dlspec_ray.results.storage import Location
 
 # Added to every per-sample row of a combined table. The results schema's own
 # ``batch_size`` is the size of the row's batch, so the run's setting is ``config_batch_size``.
@@ -107,11 +107,11 @@ def run_metadata(
     return out
 
 
-def combine_runs(runs: Sequence[tuple[Path, Mapping[str, Any]]]) -> pa.Table:
-    """The rows of every run directory, each with its run's ``metadata`` columns appended."""
+def combine_runs(runs: Sequence[tuple[Location, Mapping[str, Any]]]) -> pa.Table:
+    """The rows of every run directory (local or a URI), with its run's ``metadata`` appended."""
     tables = []
     for run_dir, metadata in runs:
-        rows = read_results(Path(run_dir))
+        rows = read_results(run_dir)
         n = rows.num_rows
         for column in METADATA_COLUMNS:
             value = metadata.get(column.name)

@@ -7,6 +7,9 @@ evaluated without an error, so a delta never mixes in samples only one run saw.
 Divergence is measured on the raw ``output`` column: max absolute difference,
 and KL and Jensen-Shannon divergence of the softmax of the outputs (in nats; JS
 is at most ln 2 = 0.693).
+
+Runs are read from local folders or object storage alike (``storage``), and only
+the columns a comparison uses (not ``scores``, stage times or node ids).
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ __all__ = [
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,9 +34,12 @@ from dlspec_ray.errors import DLSpecError
 from dlspec_ray.results.index import read_summary
 from dlspec_ray.results.metrics import STAGES, accuracy
 from dlspec_ray.results.parquet_io import read_results
+from dlspec_ray.results.storage import Location, as_location
 
 # Disagreeing samples kept in a comparison (all are counted).
 MAX_DISAGREEMENTS = 1000
+# The result columns a comparison reads.
+COMPARED_COLUMNS = ("sample_id", "label", "prediction", "top_k", "output", "error")
 
 
 class IncomparableRuns(DLSpecError):
@@ -80,16 +85,18 @@ class RunComparison:
         return format_comparison(self, max_listed)
 
 
-def compare_run_dirs(a: Path, b: Path, *, shared_samples: bool = False) -> RunComparison:
-    """Compare the runs in directories ``a`` and ``b`` (see ``compare_tables``)."""
+def compare_run_dirs(a: Location, b: Location, *, shared_samples: bool = False) -> RunComparison:
+    """Compare the runs in directories ``a`` and ``b``, local or URIs (see ``compare_tables``)."""
+    run_a, run_b = as_location(a), as_location(b)
+    summary_a, summary_b = read_summary(run_a), read_summary(run_b)
     comparison = compare_tables(
-        read_results(Path(a)),
-        read_results(Path(b)),
-        read_summary(Path(a)),
-        read_summary(Path(b)),
+        read_results(run_a, COMPARED_COLUMNS),
+        read_results(run_b, COMPARED_COLUMNS),
+        summary_a,
+        summary_b,
         shared_samples=shared_samples,
     )
-    comparison.a_path, comparison.b_path = str(a), str(b)
+    comparison.a_path, comparison.b_path = str(run_a), str(run_b)
     return comparison
 
 

@@ -6,6 +6,12 @@ file system, so concurrent sweeps writing to the same root never interleave
 records), and a reader never needs the run directories to list what is there.
 If the index is lost or a run directory was copied in by hand, ``rebuild_index``
 recreates it from the ``summary.json`` files.
+
+A results root is a local folder or a prefix in object storage (``s3://bucket/runs``;
+see ``storage``): every function here takes either. Object storage has no append,
+so there ``append_to_index`` rewrites the index object whole (one upload, so a
+reader never sees half a line); two processes appending to the same root at the
+same moment can lose one record, which ``rebuild_index`` restores.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ __all__ = [
     "append_to_index",
     "environment_fingerprint",
     "find_run",
+    "find_run_dirs",
     "read_index",
     "read_summary",
     "rebuild_index",
@@ -33,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from dlspec_ray.errors import DLSpecError
-from dlspec_ray.results.parquet_io import atomic_write_text
+from dlspec_ray.results.storage import Location, StorageLocation, as_location, is_uri
 from dlspec_ray.results.summary import SUMMARY_NAME
 
 INDEX_NAME = "index.jsonl"
@@ -82,26 +89,36 @@ def environment_fingerprint(environment: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / SUMMARY_NAME
+def read_summary(run_dir: Location) -> dict[str, Any]:
+    """The ``summary.json`` of a run directory (a local path, a URI or a location)."""
+    location = as_location(run_dir)
+    path = location.child(SUMMARY_NAME)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UnknownRun(
-            f"{run_dir}: no {SUMMARY_NAME}; expected the --out directory of a dlspec-ray run"
+            f"{location.describe()}: no {SUMMARY_NAME}; expected the --out directory of a "
+            "dlspec-ray run"
         ) from None
     except (OSError, ValueError) as exc:
         raise DLSpecError(f"{path}: not a readable summary ({exc}); rerun the evaluation") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise DLSpecError(f"{path}: not a readable summary ({exc}); rerun the evaluation") from None
 
 
-def record_of(run_dir: Path, root: Path, *, label: str = "", sweep_id: str = "") -> RunRecord:
+def record_of(
+    run_dir: Location, root: Location, *, label: str = "", sweep_id: str = ""
+) -> RunRecord:
     """The index record of the run in ``run_dir``, from its ``summary.json``."""
-    summary = read_summary(run_dir)
+    run, base = as_location(run_dir), as_location(root)
+    summary = read_summary(run)
     environment = dict(summary.get("environment") or {})
     task = summary.get("task") or {}
     return RunRecord(
-        run_id=str(summary.get("run_id", Path(run_dir).name)),
-        path=os.path.relpath(Path(run_dir).resolve(), Path(root).resolve()),
+        run_id=str(summary.get("run_id", run.name)),
+        path=run.relative_to(base),
         started_at=str(summary.get("started_at", "")),
         finished_at=str(summary.get("finished_at", "")),
         status=str(summary.get("status", "ok")),
@@ -117,97 +134,152 @@ def record_of(run_dir: Path, root: Path, *, label: str = "", sweep_id: str = "")
     )
 
 
-def append_to_index(root: Path, record: RunRecord) -> Path:
-    """Add one record; a single ``write`` of one line, so concurrent writers never interleave."""
-    path = Path(root) / INDEX_NAME
+def append_to_index(root: Location, record: RunRecord) -> Path | StorageLocation:
+    """Add one record; locally a single ``write`` of one line, so concurrent writers never
+    interleave. In object storage the index object is rewritten whole (see the module)."""
+    base = as_location(root)
+    line = json.dumps(record.as_dict(), sort_keys=True, allow_nan=False) + "\n"
+    index = base.child(INDEX_NAME)
+    if not base.is_local:
+        with _APPEND_LOCK:
+            try:
+                old = index.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                old = ""
+            if old and not old.endswith("\n"):
+                old += "\n"
+            index.write_text(old + line)
+        return index
+    path = index.local_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(record.as_dict(), sort_keys=True, allow_nan=False) + "\n").encode()
     with _APPEND_LOCK:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            os.write(fd, line.encode())
         finally:
             os.close(fd)
     return path
 
 
-def read_index(root: Path) -> list[RunRecord]:
+def read_index(root: Location) -> list[RunRecord]:
     """Every run of the results root, oldest first; an empty list when nothing was indexed."""
-    root = Path(root)
-    if not root.is_dir():
-        raise UnknownRun(f"{root}: no such results root (a folder written by dlspec-ray sweep)")
-    path = root / INDEX_NAME
-    if not path.is_file():
+    base = as_location(root)
+    if not base.is_dir():
+        base.check_bucket()  # object storage: a missing bucket or refused keys, said as such
+        raise UnknownRun(
+            f"{base.describe()}: no such results root (a folder written by dlspec-ray sweep)"
+        )
+    index = base.child(INDEX_NAME)
+    try:
+        text = index.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError):
         return []
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             records.append(RunRecord(**json.loads(line)))
         except (ValueError, TypeError) as exc:
             raise DLSpecError(
-                f"{path}:{number}: not an index record ({exc}); delete the line, or run "
-                f"`dlspec-ray runs {root} --rebuild` to recreate the index from the runs"
+                f"{index}:{number}: not an index record ({exc}); delete the line, or run "
+                f"`dlspec-ray runs {base} --rebuild` to recreate the index from the runs"
             ) from None
     return sorted(records, key=lambda r: (r.started_at, r.run_id))
 
 
-def rebuild_index(root: Path) -> list[RunRecord]:
+def find_run_dirs(root: Location) -> list[StorageLocation]:
+    """Every run directory below ``root`` (a folder with a ``summary.json``), the root
+    itself included; staging folders of runs in progress (hidden names) are not runs."""
+    base = as_location(root)
+    found = []
+    for name in base.list_files(recursive=True):
+        parts = name.split("/")
+        if parts[-1] != SUMMARY_NAME or any(p.startswith(".") for p in parts[:-1]):
+            continue
+        found.append(base.child(*parts[:-1]))
+    return found
+
+
+def rebuild_index(root: Location) -> list[RunRecord]:
     """Recreate the index from every ``summary.json`` under ``root``; labels are kept."""
-    root = Path(root)
+    base = as_location(root)
     old: dict[str, RunRecord] = {}
-    if (root / INDEX_NAME).is_file():
+    if base.child(INDEX_NAME).is_file():
         try:
-            old = {r.run_id: r for r in read_index(root)}
+            old = {r.run_id: r for r in read_index(base)}
         except DLSpecError:
             old = {}
     records = []
-    for summary in sorted(root.rglob(SUMMARY_NAME)):
-        run_dir = summary.parent
-        if any(part.startswith(".") for part in run_dir.relative_to(root).parts):
-            continue  # staging folders of runs in progress
+    for run_dir in find_run_dirs(base):
         previous = old.get(read_summary(run_dir).get("run_id", ""))
         records.append(
             record_of(
                 run_dir,
-                root,
+                base,
                 label=previous.label if previous else "",
                 sweep_id=previous.sweep_id if previous else "",
             )
         )
     records.sort(key=lambda r: (r.started_at, r.run_id))
     text = "".join(json.dumps(r.as_dict(), sort_keys=True) + "\n" for r in records)
-    atomic_write_text(root / INDEX_NAME, text)
+    base.child(INDEX_NAME).write_text(text)
     return records
 
 
-def find_run(ref: str | Path, root: Path | None = None) -> Path:
-    """The run directory ``ref`` names: a path, or a run id (or unique prefix) in ``root``."""
-    path = Path(ref)
-    if (path / SUMMARY_NAME).is_file():
-        return path
-    if root is not None and (Path(root) / path / SUMMARY_NAME).is_file():
-        return Path(root) / path
-    if root is None:
+def find_run(
+    ref: Location,
+    root: Location | None = None,
+    *,
+    storage_options: Mapping[str, str] | None = None,
+) -> Path | StorageLocation:
+    """The run directory ``ref`` names: a path or URI, or a run id (or unique prefix, or
+    label) in ``root``. A ``Path`` for a local run, else its ``StorageLocation``.
+
+    ``storage_options`` apply to whichever of ``ref`` and ``root`` is a URI.
+    """
+    run = as_location(ref, storage_options, local_ok=True)
+    if run.child(SUMMARY_NAME).is_file():
+        return _native(run)
+    base = as_location(root, storage_options, local_ok=True) if root is not None else None
+    if base is not None and not _is_absolute(ref):
+        try:
+            below = base.child(str(ref))
+        except ValueError:
+            below = None
+        if below is not None and below.child(SUMMARY_NAME).is_file():
+            return _native(below)
+    if base is None:
+        run.check_bucket()
         raise UnknownRun(
             f"{str(ref)!r}: no run directory there (no {SUMMARY_NAME}); give the --out folder "
             "of a run, or a run id with --root RESULTS_ROOT"
         )
-    records = read_index(Path(root))
+    records = read_index(base)
     matches = _matching(str(ref), records)
     if len(matches) == 1:
-        return Path(root) / matches[0].path
+        return _native(base.child(matches[0].path))
     if not matches:
         known = ", ".join(r.run_id for r in records[-5:]) or "none"
         raise UnknownRun(
-            f"{str(ref)!r}: no run with that id or label in {root}/{INDEX_NAME} (latest: {known}); "
-            f"list them with `dlspec-ray runs {root}`"
+            f"{str(ref)!r}: no run with that id or label in {base}/{INDEX_NAME} (latest: {known}); "
+            f"list them with `dlspec-ray runs {base}`"
         )
     ids = ", ".join(r.run_id for r in matches[:5])
     raise UnknownRun(
-        f"{str(ref)!r} matches {len(matches)} runs in {root} ({ids}); give more of the id"
+        f"{str(ref)!r} matches {len(matches)} runs in {base} ({ids}); give more of the id"
     )
+
+
+def _is_absolute(ref: Location) -> bool:
+    if isinstance(ref, StorageLocation):
+        return True
+    text = os.fspath(ref) if isinstance(ref, os.PathLike) else str(ref)
+    return is_uri(text) or Path(text).is_absolute()
+
+
+def _native(location: StorageLocation) -> Path | StorageLocation:
+    return location.local_path if location.is_local else location
 
 
 def _matching(ref: str, records: Iterable[RunRecord]) -> list[RunRecord]:

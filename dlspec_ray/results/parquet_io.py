@@ -127,6 +127,7 @@ def list_shards(out_dir: Location) -> list[tuple[int, StorageLocation]]:
     samples = out.child(SAMPLES_DIR)
     names = samples.list_files()
     if not names and not _is_run_without_shards(out, samples):
+        out.check_bucket()
         raise DLSpecError(
             f"{out.describe()}: no {SAMPLES_DIR}/ folder with results; expected the --out "
             "directory of a `dlspec-ray run`"

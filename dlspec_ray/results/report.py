@@ -3,6 +3,11 @@
 One file with the pictures embedded as PNG data URIs and the style inline, so it
 can be mailed, attached to an issue or opened from a CI artifact with nothing
 next to it.
+
+The results root may be a local folder or a prefix in object storage; the report
+is written next to the runs (``ROOT/report.html``, an object when the root is in
+object storage) unless ``out`` names another place, local or a URI. Only the
+columns the latency plot needs are read from the runs' shards.
 """
 
 from __future__ import annotations
@@ -17,18 +22,28 @@ from pathlib import Path
 from typing import Any
 
 from dlspec_ray.errors import DLSpecError
-from dlspec_ray.results.index import RunRecord, read_index, read_summary, record_of
-from dlspec_ray.results.parquet_io import atomic_write_text, read_results
+from dlspec_ray.results.index import (
+    RunRecord,
+    find_run_dirs,
+    read_index,
+    read_summary,
+    record_of,
+)
+from dlspec_ray.results.parquet_io import read_results
 from dlspec_ray.results.plots import (
     figure_png,
     plot_accuracy_throughput,
     plot_latency,
     plot_stage_breakdown,
 )
+from dlspec_ray.results.storage import Location, StorageLocation, as_location
 from dlspec_ray.results.summary import SUMMARY_NAME
 
 # Plots stay readable up to about this many configurations; the table lists every run.
 MAX_PLOTTED = 24
+REPORT_NAME = "report.html"
+# What the latency plot reads of each run (``plots.batch_times``).
+_PLOTTED_COLUMNS = ("error", "shard_id", "batch_id", "run_ms")
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;color:#222}
@@ -41,26 +56,30 @@ tr.failed td{background:#fde8e8}
 """
 
 
-def write_report(root: Path, out: Path | None = None) -> Path:
-    """Write the report of ``root`` to ``out`` (default ``root/report.html``); returns the path."""
-    root = Path(root)
-    out = Path(out) if out is not None else root / "report.html"
-    atomic_write_text(out, build_report(root))
-    return out
+def write_report(root: Location, out: Location | None = None) -> Path | StorageLocation:
+    """Write the report of ``root`` to ``out`` (default ``root/report.html``); returns where.
+
+    ``root`` and ``out`` are local paths, URIs or locations; the result is a ``Path``
+    when the report went to a local file, else its ``StorageLocation``.
+    """
+    base = as_location(root)
+    target = as_location(out) if out is not None else base.child(REPORT_NAME)
+    target.write_text(build_report(base))
+    return target.local_path if target.is_local else target
 
 
-def build_report(root: Path) -> str:
-    root = Path(root)
+def build_report(root: Location) -> str:
+    root = as_location(root)
     records = _records(root)
     if not records:
         raise DLSpecError(
-            f"{root}: no runs to report (no index.jsonl entries and no {SUMMARY_NAME} below "
-            "it); give the --out folder of `dlspec-ray sweep` or of runs"
+            f"{root.describe()}: no runs to report (no index.jsonl entries and no "
+            f"{SUMMARY_NAME} below it); give the --out folder of `dlspec-ray sweep` or of runs"
         )
     labels = _labels(records)
-    summaries = {labels[r.run_id]: read_summary(root / r.path) for r in records}
+    summaries = {labels[r.run_id]: read_summary(root.child(r.path)) for r in records}
     plotted = records[-MAX_PLOTTED:]
-    tables = {labels[r.run_id]: read_results(root / r.path) for r in plotted}
+    tables = {labels[r.run_id]: read_results(root.child(r.path), _PLOTTED_COLUMNS) for r in plotted}
     plotted_summaries = {labels[r.run_id]: summaries[labels[r.run_id]] for r in plotted}
     figures = [
         ("Latency of the run stage per configuration (per batch)", plot_latency(tables, "run")),
@@ -88,14 +107,11 @@ def build_report(root: Path) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _records(root: Path) -> list[RunRecord]:
+def _records(root: StorageLocation) -> list[RunRecord]:
     records = read_index(root)
     if records:
-        return [r for r in records if (root / r.path / SUMMARY_NAME).is_file()]
-    found = []
-    for summary in sorted(root.rglob(SUMMARY_NAME)):
-        if not any(p.startswith(".") for p in summary.parent.relative_to(root).parts):
-            found.append(record_of(summary.parent, root))
+        return [r for r in records if root.child(r.path, SUMMARY_NAME).is_file()]
+    found = [record_of(run_dir, root) for run_dir in find_run_dirs(root)]
     return sorted(found, key=lambda r: (r.started_at, r.run_id))
 
 
@@ -154,11 +170,11 @@ def _runs_table(
     return "\n".join(rows)
 
 
-def _sweeps_section(root: Path) -> list[str]:
+def _sweeps_section(root: StorageLocation) -> list[str]:
     parts: list[str] = []
-    for path in sorted(root.glob("*/sweep.json")):
+    for folder in root.list_dirs():
         try:
-            sweep = json.loads(path.read_text(encoding="utf-8"))
+            sweep = json.loads(root.child(folder, "sweep.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         failed = [t for t in sweep.get("tasks", []) if t.get("status") == "failed"]

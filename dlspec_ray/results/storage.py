@@ -252,15 +252,19 @@ class StorageLocation:
         return StorageLocation(f"{self._root}/{key}" if key else self._root, self.options)
 
     def child(self, *parts: str) -> StorageLocation:
-        """The location ``parts`` below this one (``a/b`` parts are split; no ``..``)."""
-        pieces = [p for part in parts for p in str(part).replace(os.sep, "/").split("/") if p]
+        """The location ``parts`` below this one (``a/b`` parts are split).
+
+        In object storage ``.`` and ``..`` are refused (keys have no such thing);
+        a local path joins them as ``Path`` does.
+        """
+        if self.is_local:
+            return StorageLocation(str(Path(self.uri).joinpath(*map(str, parts))))
+        pieces = [p for part in parts for p in str(part).split("/") if p]
         for piece in pieces:
             if piece in (".", ".."):
                 raise ValueError(f"{self.uri}: child {'/'.join(parts)!r} leaves the folder")
         if not pieces:
             return self
-        if self.is_local:
-            return StorageLocation(str(Path(self.uri).joinpath(*pieces)))
         return StorageLocation(f"{self.uri}/{'/'.join(pieces)}", self.options)
 
     join = child
@@ -355,6 +359,29 @@ class StorageLocation:
             if info.type == pafs.FileType.File and info.path.startswith(base)
         )
 
+    def list_dirs(self) -> list[str]:
+        """Names of the folders directly in this folder (prefixes, in object storage), sorted."""
+        if self.is_local:
+            root = Path(self.uri)
+            if not root.is_dir():
+                return []
+            return sorted(p.name for p in root.iterdir() if p.is_dir())
+        import pyarrow.fs as pafs
+
+        fs, path = self._fs()
+        try:
+            infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._error("listing", exc) from None
+        base = path.rstrip("/") + "/"
+        return sorted(
+            info.path[len(base) :].strip("/")
+            for info in infos
+            if info.type == pafs.FileType.Directory and info.path.startswith(base)
+        )
+
     # -- writing ---------------------------------------------------------------------------
 
     def write_bytes(self, data: bytes | bytearray | memoryview) -> None:
@@ -423,22 +450,32 @@ class StorageLocation:
         if self.is_local:
             self._check_local_writable()
             return
+        self.check_bucket()
+        probe = self.child(f"{PROBE_PREFIX}{uuid.uuid4().hex}")
+        probe.write_bytes(b"dlspec-ray write check\n")
+        probe.remove()
+
+    def check_bucket(self) -> None:
+        """Raise ``StorageError`` unless the bucket (object storage) can be reached and exists.
+
+        Nothing to check for a local path. Tells a missing bucket, an unreachable
+        endpoint and refused credentials apart, each with its fix.
+        """
+        if self.is_local:
+            return
+        import pyarrow.fs as pafs
+
         fs, path = self._fs()
         bucket = path.split("/", 1)[0]
         try:
             info = fs.get_file_info(bucket)
         except OSError as exc:
             raise self._error("reaching the bucket of", exc) from None
-        import pyarrow.fs as pafs
-
         if info.type == pafs.FileType.NotFound:
             raise StorageError(
                 f"{self.describe()}: bucket {bucket!r} does not exist; create it (for example "
                 f"`aws s3 mb {self.scheme}://{bucket}`) or correct the URI"
             )
-        probe = self.child(f"{PROBE_PREFIX}{uuid.uuid4().hex}")
-        probe.write_bytes(b"dlspec-ray write check\n")
-        probe.remove()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -525,9 +562,24 @@ Location = str | os.PathLike | StorageLocation
 
 
 def as_location(
-    location: str | os.PathLike[str] | StorageLocation, options: Mapping[str, str] | None = None
+    location: str | os.PathLike[str] | StorageLocation,
+    options: Mapping[str, str] | None = None,
+    *,
+    local_ok: bool = False,
 ) -> StorageLocation:
-    """``location`` as a ``StorageLocation`` (see ``StorageLocation.parse``)."""
+    """``location`` as a ``StorageLocation`` (see ``StorageLocation.parse``).
+
+    Storage options given with a local path are refused, unless ``local_ok``: then
+    they apply to object storage URIs only, and a local path ignores them (for
+    arguments that may be either, such as a run id next to an ``s3://`` root).
+    """
+    if options and local_ok:
+        if isinstance(location, StorageLocation):
+            local = location.is_local
+        else:
+            local = isinstance(location, os.PathLike) or not is_uri(str(location))
+        if local:
+            options = None
     return StorageLocation.parse(location, options)
 
 

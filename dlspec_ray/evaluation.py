@@ -106,7 +106,8 @@ def preflight(task: Any, options: RunOptions, out: str | Path | None, overwrite:
         from dlspec_ray.run_output import check_output
 
         check_output(out, overwrite)
-    fetch_all([s for s in task.model.artifacts if not s.is_remote], options.cache_dir)
+    local_artifacts = [s for s in task.model.artifacts if not s.is_remote]
+    fetch_all(local_artifacts, options.cache_dir, allow_unverified=options.allow_unverified)
     _check_local_dataset(task.dataset, options)
     prepare_environment(kind, task.software)
 

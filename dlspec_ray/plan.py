@@ -199,6 +199,7 @@ def plan(
         setup=task.hardware.setup if task.hardware and options.allow_host_setup else (),
         hardware=task.hardware,
         run_id=run_id,
+        allow_unverified=options.allow_unverified,
     )
     return Plan(
         task=task,

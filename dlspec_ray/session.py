@@ -278,4 +278,5 @@ def _spec_key(spec: HostSpec) -> tuple[Any, ...]:
         repr(sorted(spec.options.items())),
         spec.cache_dir,
         spec.setup,
+        spec.allow_unverified,
     )

@@ -49,6 +49,8 @@ class HostSpec:
     # The CPU and memory limits of a container come from it; run_id labels what it creates.
     hardware: HardwareManifest | None = None
     run_id: str = ""
+    # Model folder artifacts without a checksum may be used (--allow-unverified).
+    allow_unverified: bool = False
 
 
 class HostActor:
@@ -79,7 +81,9 @@ class HostActor:
 
     def _start(self) -> None:
         artifacts = fetch_all(
-            self.spec.model.artifacts, Path(self.spec.cache_dir) if self.spec.cache_dir else None
+            self.spec.model.artifacts,
+            Path(self.spec.cache_dir) if self.spec.cache_dir else None,
+            allow_unverified=self.spec.allow_unverified,
         )
         ctx = build_context(
             self.spec.model,

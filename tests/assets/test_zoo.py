@@ -121,6 +121,8 @@ def folder_dataset(tmp_path: Path, layout: dict[str, list[str]], classes: str | 
             shutil.copy(photo, images / folder / name)
     text = (MANIFESTS / "datasets" / "imagenet-samples.yaml").read_text()
     text = text.replace("../../assets/imagenet-samples/images", str(images))
+    # A folder made here has no checksum: drop the shipped folder's; read() allows that.
+    text = "".join(x for x in text.splitlines(True) if "checksum: sha256-tree:" not in x)
     if classes is None:
         start = text.index("  - name: classes")
         text = text[:start] + text[text.index("reader: |") :]
@@ -138,7 +140,7 @@ def folder_dataset(tmp_path: Path, layout: dict[str, list[str]], classes: str | 
 
 def read(path: Path):
     dataset = load_manifest(path)
-    return read_samples(dataset, fetch_all(dataset.sources))
+    return read_samples(dataset, fetch_all(dataset.sources, allow_unverified=True))
 
 
 @pytest.mark.parametrize(
@@ -152,7 +154,6 @@ def read(path: Path):
         ),
         ({"7-seven": ["a.jpg"], "3": ["b.jpg"]}, None, ["3/b.jpg", "7-seven/a.jpg"], [3, 7]),
         ({"dog": ["a.jpg", "notes.txt", ".hidden.jpg"]}, "cat\ndog\n", ["dog/a.jpg"], [1]),
-        ({"cat": ["x/deep.jpg"]}, "cat\n", ["cat/x/deep.jpg"], [0]),
     ],
 )
 def test_the_image_folder_reader(tmp_path, layout, classes, ids, labels):
@@ -171,6 +172,7 @@ def test_the_image_folder_reader(tmp_path, layout, classes, ids, labels):
         ({"crane": ["a.jpg"]}, "crane\nowl\ncrane\n", r"'crane' is on lines \[0, 2\].*'0-crane'"),
         ({"cat": ["notes.txt"]}, None, r"no image files"),
         ({}, None, r"expected one sub-folder per class, got none"),
+        ({"cat": ["x/deep.jpg"]}, "cat\n", r"the class folder 'cat' holds sub-folders with images"),
     ],
 )
 def test_the_image_folder_reader_explains_bad_folders(tmp_path, layout, classes, message):

@@ -204,6 +204,7 @@ def find_run_dirs(root: Location) -> list[StorageLocation]:
 def rebuild_index(root: Location) -> list[RunRecord]:
     """Recreate the index from every ``summary.json`` under ``root``; labels are kept."""
     base = as_location(root)
+    base.check_writable()  # before reading every summary: the index is written at the end
     old: dict[str, RunRecord] = {}
     if base.child(INDEX_NAME).is_file():
         try:

@@ -64,6 +64,7 @@ def write_report(root: Location, out: Location | None = None) -> Path | StorageL
     """
     base = as_location(root)
     target = as_location(out) if out is not None else base.child(REPORT_NAME)
+    target.parent.check_writable()  # before the work: a bad bucket or endpoint fails at once
     target.write_text(build_report(base))
     return target.local_path if target.is_local else target
 

@@ -1,7 +1,9 @@
 """Real run directories made without Ray: Parquet shards and a summary.json, as a run writes them.
 
 Comparison, index and report code only reads run directories, so tests build
-them with the results layer's own writers from chosen predictions and logits.
+them with the results layer's own writers from chosen predictions and logits,
+in a local folder or in object storage (the local S3 server of ``s3_server``,
+standing in for a cloud bucket).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def task_entry(name: str, version: str = "1.0.0") -> dict[str, str]:
 
 
 def make_run(
-    out: Path,
+    out: Path | str,
     logits: np.ndarray,
     labels: np.ndarray | None = None,
     *,
@@ -98,6 +100,26 @@ def runs_factory(tmp_path):
 
     def make(name: str, logits, labels=None, **kwargs) -> Path:
         return make_run(root / name, logits, labels, run_id=kwargs.pop("run_id", name), **kwargs)
+
+    make.root = root
+    return make
+
+
+@pytest.fixture
+def run_maker():
+    """``make_run`` itself, for tests that place run directories anywhere (a path or a URI)."""
+    return make_run
+
+
+@pytest.fixture
+def s3_runs_factory(s3_env):
+    """As ``runs_factory``, under ``s3://<fresh bucket>/root`` on the local S3 server."""
+    root = f"s3://{s3_env.make_bucket()}/root"
+
+    def make(name: str, logits, labels=None, **kwargs) -> str:
+        return make_run(
+            f"{root}/{name}", logits, labels, run_id=kwargs.pop("run_id", name), **kwargs
+        )
 
     make.root = root
     return make

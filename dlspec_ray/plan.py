@@ -200,6 +200,7 @@ def plan(
         hardware=task.hardware,
         run_id=run_id,
         allow_unverified=options.allow_unverified,
+        data_roots=_data_roots(task),
     )
     return Plan(
         task=task,
@@ -217,6 +218,18 @@ def plan(
         cluster_live=cluster.live,
         cluster_inspected=cluster.inspected,
     )
+
+
+def _data_roots(task: Task) -> tuple[str, ...]:
+    """The host folders holding the dataset's local sources (a file's folder, or the folder)."""
+    from dlspec_ray.artifacts import local_path
+
+    roots = []
+    for source in task.dataset.sources:
+        if not source.is_remote:
+            path = local_path(source).resolve()
+            roots.append(str(path if path.is_dir() else path.parent))
+    return tuple(sorted(set(roots)))
 
 
 def plan_shards(samples: int, batch_size: int, batches_per_shard: int) -> tuple[Shard, ...]:

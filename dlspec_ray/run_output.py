@@ -31,7 +31,9 @@ from dlspec_ray.results.run_dir import LEDGER_NAME, check_out_dir, publish
 
 
 def is_uri(out: str | Path) -> bool:
-    return "://" in str(out) and not str(out).startswith("file://")
+    from dlspec_ray.results.storage import is_uri as storage_uri
+
+    return not isinstance(out, Path) and storage_uri(str(out)) and not str(out).startswith("file:")
 
 
 @dataclass
@@ -78,14 +80,7 @@ class RunOutput:
         extra: dict[str, Any],
     ) -> dict[str, Any]:
         """Summarise the shards (streaming over them) and write ``summary.json`` last."""
-        from dlspec_ray.results import build_summary, read_results, write_summary
-
-        try:  # TEMPORARY until the streaming summary lands
-            from dlspec_ray.results.summary import summarise
-        except ImportError:
-
-            def summarise(target: Any, **kw: Any) -> dict[str, Any]:
-                return build_summary(read_results(target), **kw)
+        from dlspec_ray.results.summary import summarise, write_summary
 
         opts = plan.options
         summary = summarise(
@@ -112,7 +107,8 @@ class RunOutput:
             publish(self.staging, Path(self.final), self.overwrite)
 
     def discard(self) -> None:
-        """Remove what this run wrote, and only that."""
+        """Remove what this run wrote, and only that: an object-storage run without its
+        summary.json keeps its ledger, so it reads as incomplete, never as complete."""
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
 
@@ -124,15 +120,13 @@ class RunOutput:
                 os.fsync(f.fileno())
         else:
             # Object storage has no append: the whole ledger is rewritten (one PUT, atomic).
-            self.target.write_text(name, "".join(self._ledger))
+            self.target.child(name).write_text("".join(self._ledger))
 
 
 def check_output(out: str | Path, overwrite: bool) -> None:
     """Refuse, before any work, an ``out`` the finished run could not be written to."""
     if is_uri(out):
-        from dlspec_ray.results.storage import RunStore
-
-        RunStore.parse(str(out)).check_run_target(overwrite)
+        _check_store(_store(out), overwrite)
     else:
         check_out_dir(Path(os.path.abspath(os.path.expanduser(out))), overwrite)
 
@@ -143,10 +137,9 @@ def open_output(
     """Check ``out`` and open the run's output there; nothing is written outside it."""
     phases = phases or Phases()
     if is_uri(out):
-        from dlspec_ray.results.storage import RunStore
-
-        store = RunStore.parse(str(out))
-        store.check_run_target(overwrite)
+        store = _store(out)
+        if _check_store(store, overwrite):
+            store.remove_tree()  # a previous run of ours: object storage cannot swap it whole
         return RunOutput(final=store.uri, target=store, shard_store=store, phases=phases)
     final = Path(os.path.abspath(os.path.expanduser(out)))
     check_out_dir(final, overwrite)
@@ -160,6 +153,36 @@ def open_output(
         staging=staging,
         overwrite=overwrite,
     )
+
+
+def _store(out: str | Path) -> Any:
+    from dlspec_ray.results.storage import StorageLocation
+
+    return StorageLocation.parse(str(out))
+
+
+def _check_store(store: Any, overwrite: bool) -> bool:
+    """Whether ``store`` holds a previous run to replace; refuse what may not be written."""
+    from dlspec_ray.errors import UsageError
+    from dlspec_ray.results.summary import SUMMARY_NAME
+
+    store.check_writable()
+    held = store.list_files(recursive=True) if store.exists() else []
+    if not held:
+        return False
+    ours = any(store.child(name).exists() for name in (SUMMARY_NAME, LEDGER_NAME))
+    if not overwrite:
+        raise UsageError(
+            f"--out {store.uri}: already holds {len(held)} file(s); choose another --out, or "
+            "pass --overwrite to replace the run there"
+        )
+    if not ours:
+        raise UsageError(
+            f"--out {store.uri}: --overwrite replaces only a dlspec-ray run (one with "
+            f"summary.json or {LEDGER_NAME}); it holds other files ({', '.join(held[:3])}); "
+            "choose another --out"
+        )
+    return True
 
 
 def _file_entry(written: Any) -> dict[str, Any]:

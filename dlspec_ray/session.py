@@ -279,4 +279,5 @@ def _spec_key(spec: HostSpec) -> tuple[Any, ...]:
         spec.cache_dir,
         spec.setup,
         spec.allow_unverified,
+        spec.data_roots,
     )

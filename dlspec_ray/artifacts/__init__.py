@@ -11,6 +11,7 @@ __all__ = [
     "default_cache_dir",
     "fetch",
     "fetch_all",
+    "local_path",
     "parse_any_checksum",
     "parse_checksum",
     "safe_unpack",
@@ -28,5 +29,5 @@ from dlspec_ray.artifacts.checksum import (
     sha256_file,
     tree_digest,
 )
-from dlspec_ray.artifacts.fetch import Progress, fetch, fetch_all, unverified_sources
+from dlspec_ray.artifacts.fetch import Progress, fetch, fetch_all, local_path, unverified_sources
 from dlspec_ray.artifacts.unpack import SUPPORTED_ARCHIVES, archive_format, safe_unpack

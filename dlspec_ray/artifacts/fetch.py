@@ -19,7 +19,7 @@ not change (404, 403, ...) fail at once.
 
 from __future__ import annotations
 
-__all__ = ["Progress", "fetch", "fetch_all", "unverified_sources"]
+__all__ = ["Progress", "fetch", "fetch_all", "local_path", "unverified_sources"]
 
 import hashlib
 import os
@@ -216,7 +216,7 @@ class _Fetcher:
                     "(`sha256sum FILE` or `dlspec-ray checksum FILE` on a copy you trust)."
                 )
             return _select(source, self._remote(source, checksum.hex))
-        path = _local_path(source)
+        path = local_path(source)
         if not source.unpack and path.is_dir():
             return _select(source, self._local_folder(source, path, checksum))
         if checksum is None:
@@ -393,7 +393,8 @@ def _where(source: Source) -> str:
     return ": ".join(parts) if parts else f"artifact {source.name!r}"
 
 
-def _local_path(source: Source) -> Path:
+def local_path(source: Source) -> Path:
+    """Where a local source is: a file URL, an absolute path, or one relative to its manifest."""
     text = source.source
     if text.startswith("file:"):
         parsed = urlparse(text)

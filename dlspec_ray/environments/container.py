@@ -148,7 +148,7 @@ class DockerEnvironment(RemoteEnvironment):
             str(folder): {"bind": CONTAINER_IO, "mode": "rw"},
             str(agent_bundle(env_cache_dir())): {"bind": CONTAINER_AGENT, "mode": "ro"},
         }
-        shared = [default_cache_dir()]
+        shared = [default_cache_dir(), *(Path(p) for p in self.placement.read_only_paths)]
         for path in (ctx.get("artifacts") or {}).values():
             p = Path(path).resolve()
             shared.append(p if p.is_dir() else p.parent)

@@ -19,3 +19,6 @@ class Placement:
     gpu_ids: tuple[str, ...] = ()
     # Identify the run and the actor on what the environment creates (container labels).
     labels: dict[str, str] = field(default_factory=dict)
+    # Host folders stage code must read (the node's cache, a dataset's local folders): a
+    # container sees each at the same path, read-only.
+    read_only_paths: tuple[str, ...] = ()

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dlspec_ray.artifacts import fetch_all
+from dlspec_ray.artifacts import default_cache_dir, fetch_all
 from dlspec_ray.environments import Placement, make_environment
 from dlspec_ray.hardware.setup import run_setup_commands, setup_failure
 from dlspec_ray.spec.types import HardwareManifest, ModelManifest, SoftwareManifest
@@ -51,6 +51,9 @@ class HostSpec:
     run_id: str = ""
     # Model folder artifacts without a checksum may be used (--allow-unverified).
     allow_unverified: bool = False
+    # Local folders the dataset's sources are read from; an environment in a container
+    # must see them (and the node's cache) at the same paths.
+    data_roots: tuple[str, ...] = ()
 
 
 class HostActor:
@@ -177,11 +180,14 @@ def _placement(spec: HostSpec) -> Placement:
     except Exception:
         pass
     hardware = spec.hardware
+    cache = Path(spec.cache_dir) if spec.cache_dir else default_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)  # so a container can mount it before any fetch
     return Placement(
         cpus=hardware.cpu.ncpu if hardware else None,
         memory=hardware.memory if hardware else None,
         gpu_ids=gpu_ids,
         labels={"run": spec.run_id, "actor": actor},
+        read_only_paths=(str(cache.resolve()), *spec.data_roots),
     )
 
 

@@ -1,9 +1,9 @@
 """``dlspec-ray run --out``: a run replaces only a previous run, and a bad --out fails up front.
 
-Every refused --out is refused before anything is fetched or any Ray starts: the
-tests make starting a ``Session`` fail them, so "before any work" is checked,
-not timed. Mount points and read-only filesystems are real tmpfs mounts in the
-test's tmp dir (root only: without it those tests skip and say why).
+Every refused --out is refused before Ray is used: the tests make connecting to
+Ray fail them, so "before any work" is checked, not timed. Mount points and
+read-only filesystems are real tmpfs mounts in the test's tmp dir (root only:
+without it those tests skip and say why).
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ def tmpfs(where: Path, *options: str) -> Iterator[Path]:
 
 
 @pytest.fixture
-def no_work(monkeypatch):
-    """Fails the test if the evaluation gets as far as making a Session (and so Ray)."""
-    from dlspec_ray.session import Session
+def no_ray(monkeypatch):
+    """Fails the test if the evaluation gets as far as connecting to Ray."""
+    import dlspec_ray.runtime
 
     def refuse(*args, **kwargs):
-        raise AssertionError("a bad --out must be refused before any Session or Ray starts")
+        raise AssertionError("a bad --out must be refused before Ray is used")
 
-    monkeypatch.setattr(Session, "__init__", refuse)
+    monkeypatch.setattr(dlspec_ray.runtime, "connect", refuse)
 
 
 def tree(root: Path) -> list[str]:
@@ -59,7 +59,7 @@ def refused(capsys, argv: list[str], match: str) -> str:
     return err
 
 
-@pytest.mark.usefixtures("no_work")
+@pytest.mark.usefixtures("no_ray")
 def test_overwrite_never_deletes_a_folder_that_is_not_a_run(mnist_manifests, tmp_path, capsys):
     out = tmp_path / "mine"
     (out / "sub").mkdir(parents=True)
@@ -84,27 +84,27 @@ def test_overwrite_replaces_a_previous_run(mnist_manifests, tmp_path, monkeypatc
     argv = mnist_manifests.run_args("--limit", "64", "--out", "run")
     assert main(argv) == 0
     first = json.loads((tmp_path / "run" / "summary.json").read_text())["run_id"]
-    refused(capsys, argv, "--out run: the directory already holds files")
+    refused(capsys, argv, "run: the directory already holds files")
     assert main([*argv, "--overwrite"]) == 0
     second = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert second["run_id"] != first and second["samples"] == 64
     assert [p.name for p in tmp_path.iterdir() if p.name != "manifests"] == ["run"]
 
 
-@pytest.mark.usefixtures("no_work")
+@pytest.mark.usefixtures("no_ray")
 def test_the_working_directory_is_refused_as_out(mnist_manifests, tmp_path, monkeypatch, capsys):
     (tmp_path / "here").mkdir()
     monkeypatch.chdir(tmp_path / "here")
     refused(
         capsys,
         mnist_manifests.run_args("--limit", "64", "--out", "."),
-        f"--out .: is the working directory ({tmp_path / 'here'}) or a folder above it; a run "
-        "is renamed into place",
+        f"is the working directory ({tmp_path / 'here'}) or a folder above it; a run is "
+        "renamed into place",
     )
     assert tree(tmp_path / "here") == []
 
 
-@pytest.mark.usefixtures("no_work")
+@pytest.mark.usefixtures("no_ray")
 def test_an_empty_mount_point_is_refused(mnist_manifests, tmp_path, capsys):
     with tmpfs(tmp_path / "mnt") as mnt:
         refused(
@@ -117,7 +117,7 @@ def test_an_empty_mount_point_is_refused(mnist_manifests, tmp_path, capsys):
         assert tree(mnt) == []
 
 
-@pytest.mark.usefixtures("no_work")
+@pytest.mark.usefixtures("no_ray")
 def test_a_read_only_filesystem_is_refused(mnist_manifests, tmp_path, capsys):
     with tmpfs(tmp_path / "ro", "ro") as ro:
         refused(
@@ -127,7 +127,7 @@ def test_a_read_only_filesystem_is_refused(mnist_manifests, tmp_path, capsys):
         )
 
 
-@pytest.mark.usefixtures("no_work")
+@pytest.mark.usefixtures("no_ray")
 def test_a_pseudo_filesystem_is_refused(mnist_manifests, capsys):
     refused(
         capsys,

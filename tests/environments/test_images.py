@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -75,10 +74,8 @@ def test_the_dockerfile_installs_offline_and_keeps_no_wheels():
 
 def test_the_image_is_small_and_a_rebuild_is_free(onnxruntime_image, capsys):
     assert onnxruntime_image.size < 400 * 2**20
-    started = time.perf_counter()
     again = build_image(load_manifest(DOCKER_SOFTWARE))
-    assert again.cached and again.id == onnxruntime_image.id
-    assert time.perf_counter() - started < 5
+    assert again.cached and again.id == onnxruntime_image.id  # found, not built
     assert main(["images", "build", str(DOCKER_SOFTWARE)]) == 0
     assert "dlspec-ray/onnxruntime-cpu:1.32.0: up to date" in capsys.readouterr().out
 

@@ -27,9 +27,8 @@ def test_the_first_failure_stops_the_rest(tmp_path):
 
 def test_a_hung_command_is_killed():
     (result,) = run_setup_commands(["sleep 30"], timeout_s=0.5)
-    assert result.exit_code == -9
+    assert result.exit_code == -9  # killed: a sleep that ran its course exits 0
     assert "killed after 0.5s" in result.stderr
-    assert result.seconds < 10
 
 
 @pytest.mark.parametrize(

@@ -213,7 +213,7 @@ class StorageLocation:
         return StorageLocation.parse(self.uri, merged, env={})
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={'***' if k in _SECRET else v!r}" for k, v in self.options)
+        shown = ", ".join(f"{k}=***" if k in _SECRET else f"{k}={v!r}" for k, v in self.options)
         return f"StorageLocation({self.uri!r}" + (f", {shown}" if shown else "") + ")"
 
     def __str__(self) -> str:

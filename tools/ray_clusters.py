@@ -9,6 +9,13 @@ other Ray instances, so every cluster here:
 - is driven from other processes (``dlspec-ray run --address``, the job server
   over HTTP), so the caller's own Ray connection, if any, is left alone.
 
+Every Ray here stays on loopback: its node IP is 127.0.0.1 (``--node-ip-address`` for
+``ray start``, ``node_ip_address`` for each Cluster node), its dashboard listens on
+127.0.0.1, and ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` in ``ray_env`` (Ray's "this
+machine only" switch) stops Ray from rewriting 127.0.0.1 to the machine's interface
+address, in the cluster's processes and in its clients alike. With that node IP, Ray's
+servers listen on 127.0.0.1 only (see the README's "Security: network").
+
 Two kinds:
 - ``start_head``: ``ray start --head --block`` with every port pinned from a
   base (GCS, client server, dashboard, agents, worker ports), optionally with an
@@ -59,17 +66,26 @@ def short_temp_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="rc-", dir=root))
 
 
+LOOPBACK = "127.0.0.1"
+
+
 def ray_env(temp_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for every process of a test cluster and its clients.
 
-    ``RAY_AUTH_MODE`` must be the same for a head and its clients; token auth
-    would only add a token file in ``~``. ``RAY_TMPDIR`` keeps Ray's default
-    temp files (``ray_current_cluster``) out of the shared ``/tmp/ray``.
+    ``RAY_AUTH_MODE`` must be the same for a head and its clients: disabled here, for
+    all of them (token auth would need one token shared by every process, and a file
+    in ``~`` by default). ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` keeps 127.0.0.1 as
+    the node IP and in GCS addresses (Ray on Linux otherwise rewrites it to the
+    interface address); it also makes ``ray start --address`` (joining a worker node)
+    refuse, which nothing here uses. ``RAY_TMPDIR`` keeps Ray's default temp files
+    (``ray_current_cluster``) out of the shared ``/tmp/ray``.
     """
     env = dict(os.environ)
+    env.pop("RAY_AUTH_TOKEN_PATH", None)  # an embedded Ray's, inherited; not for these
     env.update(
         {
             "RAY_AUTH_MODE": "disabled",
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_TMPDIR": str(temp_dir),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
@@ -139,7 +155,10 @@ def start_head(
     if autoscaling_config is not None:
         child_env.update({"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"})
     ray = str(Path(sys.executable).parent / "ray")
-    args = [ray, "start", "--head", "--block", f"--temp-dir={temp_dir}"]
+    args = [
+        ray, "start", "--head", "--block", f"--temp-dir={temp_dir}",
+        f"--node-ip-address={LOOPBACK}",
+    ]  # fmt: skip
     args += [f"--{name}={port_base + offset}" for name, offset in PORTS.items()]
     args += [
         f"--min-worker-port={port_base + _WORKER_PORTS[0]}",
@@ -147,7 +166,7 @@ def start_head(
         f"--num-cpus={num_cpus}",
         f"--resources={json.dumps(resources or {})}",
         "--include-dashboard=true",
-        "--dashboard-host=127.0.0.1",
+        f"--dashboard-host={LOOPBACK}",
         "--disable-usage-stats",
     ]
     if autoscaling_config is not None:
@@ -162,10 +181,10 @@ def start_head(
             env=child_env,
             start_new_session=True,
         )
-    dashboard = f"http://127.0.0.1:{port_base + PORTS['dashboard-port']}"
+    dashboard = f"http://{LOOPBACK}:{port_base + PORTS['dashboard-port']}"
     head = LocalHead(
         pid=process.pid,
-        gcs_address=f"127.0.0.1:{port_base}",
+        gcs_address=f"{LOOPBACK}:{port_base}",
         dashboard_url=dashboard,
         temp_dir=temp_dir,
         log=log,
@@ -304,13 +323,15 @@ def _cluster_main(spec: dict[str, Any]) -> int:
     """The child: build the Cluster, print its address and node ids, wait for stdin to close."""
     from ray.cluster_utils import Cluster
 
-    nodes = [dict(n) for n in spec["nodes"]]
+    # Every node on loopback (Cluster passes node_ip_address through as given).
+    nodes = [{"node_ip_address": LOOPBACK, **n} for n in spec["nodes"]]
     names = [n.pop("name") for n in nodes]
     head_args = {
         **nodes[0],
         "temp_dir": spec["temp_dir"],
         "gcs_server_port": spec["gcs_port"],
         "include_dashboard": False,
+        "dashboard_host": LOOPBACK,
     }
     cluster = Cluster(initialize_head=True, head_node_args=head_args)
 

@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed
 # Exported here, not shipped: the weights it is made from state no licence (assets/efficientnet-lite0/NOTICE.md).
 EFFNET_ONNX := assets/efficientnet-lite0/efficientnet-lite0.onnx
 OUT ?= runs/default
+# Wheels the tests install offline (scripts/test-prep.py fills it; kept across runs).
+WHEELHOUSE ?= $(HOME)/.cache/dlspec-ray/wheelhouse
 
-.PHONY: venv run test lint format bench clean
+.PHONY: venv run test test-prep lint format bench clean
 
 venv: $(STAMP) $(EFFNET_ONNX)
 
@@ -25,12 +27,20 @@ run: venv
 		--software onnxruntime-cpu@1.0.0 --hardware x86-64-cpu@1.0.0 \
 		--reference mnist-8-onnxruntime-reference@1.0.0 --out $(OUT) --overwrite
 
-test: venv
+# Outside the namespace, with the network: installs docker.io and debootstrap when missing,
+# builds the framework images and fills the wheelhouse (scripts/test-prep.py).
+test-prep: venv
+	DLSPEC_RAY_WHEELHOUSE=$(WHEELHOUSE) scripts/with-dockerd.sh $(BIN)/python scripts/test-prep.py
+
+test: venv test-prep
 	$(BIN)/ruff check dlspec_ray tests benchmarks tools
 	$(BIN)/ruff format --check dlspec_ray tests benchmarks tools
 	$(BIN)/dlspec-ray validate manifests/
-	# The docker environment's tests need a Docker engine: a private one, stopped by PID after.
-	scripts/with-dockerd.sh $(BIN)/python -m pytest -q
+	# The suite runs in a private network namespace holding only loopback; inside it, a
+	# private Docker engine for the docker environment's tests, stopped by PID after. No
+	# package index can be reached there: pip uses the wheelhouse alone.
+	DLSPEC_RAY_WHEELHOUSE=$(WHEELHOUSE) PIP_NO_INDEX=1 \
+		scripts/in-private-net.sh scripts/with-dockerd.sh $(BIN)/python -m pytest -q
 
 lint:
 	$(BIN)/ruff check dlspec_ray tests benchmarks tools

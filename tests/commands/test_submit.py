@@ -8,6 +8,7 @@ this process beside the shared test Ray.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -70,8 +71,11 @@ def test_the_submitted_mnist_job_gives_0_9890(job_head, repo_cwd, tmp_path, caps
     )  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "top1          0.9890  over 10,000 labelled samples" in out
-    assert "reference mnist-8-onnxruntime-reference@1.0.0: PASS" in out
+    # Echoed from the job's log, whole and once, however early Ray's log tail closed. Any
+    # spacing: the table's value column is as wide as its widest value, the throughput,
+    # which gains a digit on a fast machine.
+    assert len(re.findall(r"^ +top1 +0\.9890  over 10,000 labelled samples$", out, re.M)) == 1
+    assert out.count("reference mnist-8-onnxruntime-reference@1.0.0: PASS") == 1
     assert f"run directory: {tmp_path / 'out'} (and on the cluster: " in out
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["accuracy"]["top1"] == 0.989 and summary["reference"]["verdict"] == "PASS"
@@ -112,9 +116,11 @@ def test_no_wait_returns_the_job_id(job_head, repo_cwd, tmp_path, capsys):
     job_id = capsys.readouterr().out.strip()
     assert job_id.startswith("dlspec-ray-")
     client = JobSubmissionClient(job_head.dashboard_url)
-    deadline = time.monotonic() + 120
+    # Polls for the job's end; the deadline only bounds a hung job, and is generous for a
+    # loaded 2-core machine, where the job's runtime env and its Ray take long to start.
+    deadline = time.monotonic() + 600
     while str(client.get_job_status(job_id)) not in ("SUCCEEDED", "FAILED", "STOPPED"):
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, f"the job {job_id} did not end within 600 s"
         time.sleep(1)
     assert str(client.get_job_status(job_id)) == "SUCCEEDED"
     assert (tmp_path / "on-the-cluster" / "summary.json").exists()
@@ -157,17 +163,21 @@ BAD_INPUT = [
         "host-setup-not-allowed",
     ],
 )
-def test_bad_input_is_refused_with_exit_code_2(mnist_manifests, capsys, edit, extra, match):
-    import re
+def test_bad_input_is_refused_with_exit_code_2(
+    mnist_manifests, capsys, monkeypatch, edit, extra, match
+):
+    from ray.job_submission import JobSubmissionClient
 
+    def submit_job(*args, **kwargs):
+        raise AssertionError("bad input must be refused before anything is submitted")
+
+    monkeypatch.setattr(JobSubmissionClient, "submit_job", submit_job)
     if edit is not None:
         mnist_manifests.edit(*edit)
-    started = time.monotonic()
     assert main(["submit", *mnist_manifests.run_args()[1:], *extra]) == 2
     err = capsys.readouterr().err
     assert re.search(match, err), err
     assert "Traceback" not in err
-    assert time.monotonic() - started < 20
 
 
 def test_a_dry_run_shows_the_job_and_forwards_the_run_flags(mnist_manifests, capsys):

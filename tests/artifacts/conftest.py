@@ -57,7 +57,9 @@ class _Handler(SimpleHTTPRequestHandler):
             failing = state.fail_next > 0
             state.fail_next -= int(failing)
         if state.gate is not None:
-            state.gate.wait(timeout=10)
+            # Until every fetcher has arrived: on a loaded machine, interpreters starting
+            # can take far more than a few seconds (the fixture aborts the gate at the end).
+            state.gate.wait(timeout=300)
         if state.stall_s:
             state.stop.wait(state.stall_s)
         if failing or state.status is not None:

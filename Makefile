@@ -29,7 +29,7 @@ run: venv
 
 # Outside the namespace, with the network: installs docker.io and debootstrap when missing,
 # builds the framework images and fills the wheelhouse (scripts/test-prep.py).
-test-prep: venv
+test-prep: $(STAMP)
 	DLSPEC_RAY_WHEELHOUSE=$(WHEELHOUSE) scripts/with-dockerd.sh $(BIN)/python scripts/test-prep.py
 
 test: venv test-prep

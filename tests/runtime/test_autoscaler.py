@@ -119,7 +119,8 @@ def run_cli(head, tmp_path, hardware: str, *extra: str) -> subprocess.CompletedP
         *extra,
     ]  # fmt: skip
     env = {**head.env, "DLSPEC_RAY_CACHE": str(tmp_path / "cache")}
-    return subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    # The run may wait up to its --ready-timeout (300 s) for the autoscaler, then evaluate.
+    return subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
 
 
 def test_the_autoscaler_adds_the_node_the_task_needs_and_removes_it_idle(
@@ -140,7 +141,9 @@ def test_the_autoscaler_adds_the_node_the_task_needs_and_removes_it_idle(
     resources = alive_nodes(autoscaling_head)[node_id]
     assert resources["gpu_arch:sm_90"] == 1 and resources["GPU"] == 1
 
-    deadline = time.monotonic() + 90
+    # Polls for the real condition; the deadline only bounds a broken autoscaler, and is
+    # generous because a loaded 2-core machine slows the autoscaler's loop down a lot.
+    deadline = time.monotonic() + 300
     while node_id in alive_nodes(autoscaling_head) and time.monotonic() < deadline:
         time.sleep(1)
     assert node_id not in alive_nodes(autoscaling_head), "the idle node was not removed"
@@ -154,10 +157,10 @@ def test_a_request_no_node_type_fits_fails_fast_with_the_node_types(autoscaling_
         .replace("arch: sm_90", "arch: sm_80")
         .replace("name: h100-node", "name: a100-node")
     )
-    started = time.monotonic()
     done = run_cli(autoscaling_head, tmp_path, str(hardware))
     assert done.returncode == 2, done.stderr
-    assert time.monotonic() - started < 60
+    # Fast means refused from the node types up front, never after waiting for the autoscaler.
+    assert "waiting" not in done.stderr
     assert "gpu_arch:sm_80=1" in done.stderr
     assert "The cluster's autoscaler can start these node types, none of which fits" in done.stderr
     assert "type gpu-h100 (up to 1): CPU=8, GPU=1, cpu_arch:x86_64=1, gpu_arch:sm_90=1" in (

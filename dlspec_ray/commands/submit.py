@@ -66,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(args: argparse.Namespace) -> int:
     from dlspec_ray.jobs import bundle_task, follow_job
     from dlspec_ray.plan import ClusterView, check_host_setup, plan
+    from dlspec_ray.run_output import check_output
 
     if args.no_wait and args.out:
         raise UsageError(
@@ -80,7 +81,13 @@ def handle(args: argparse.Namespace) -> int:
     _check_local_artifacts(task, args.cache_dir)
 
     job_id = f"dlspec-ray-{uuid.uuid4().hex[:12]}"
-    cluster_out = args.cluster_out or f"~/dlspec-ray-runs/{job_id}"
+    remote = _remote_out(args)
+    if remote is not None:
+        # The job writes the run there itself; nothing travels through its log.
+        check_output(args.out, args.overwrite)
+        cluster_out = remote.uri
+    else:
+        cluster_out = args.cluster_out or f"~/dlspec-ray-runs/{job_id}"
     with tempfile.TemporaryDirectory(prefix="dlspec-ray-job-") as tmp:
         bundle = bundle_task(task.manifests(), Path(tmp) / "job")
         job_args = remote_run_args(args, bundle.manifests)
@@ -97,7 +104,7 @@ def handle(args: argparse.Namespace) -> int:
             client.submit_job(
                 entrypoint=entrypoint,
                 submission_id=job_id,
-                runtime_env=_runtime_env(bundle.working_dir),
+                runtime_env=_runtime_env(bundle.working_dir, storage=remote is not None),
                 metadata={"dlspec_ray_task": task.describe()},
             )
         except (RuntimeError, ConnectionError, OSError) as exc:
@@ -147,7 +154,11 @@ def _finish(
 
     outcome = follow(client, job_id, echo=sys.stdout)
     where = f"on the cluster: {cluster_out}"
-    if outcome.status == "SUCCEEDED" or outcome.exit_code == 1:
+    remote = _remote_out(args)
+    if remote is not None and (outcome.status == "SUCCEEDED" or outcome.exit_code == 1):
+        where = _check_remote_run(remote, job_id)
+        print(f"\nrun directory: {where}")
+    elif outcome.status == "SUCCEEDED" or outcome.exit_code == 1:
         out_dir = Path(args.out) if args.out else Path("runs") / job_id
         copied = extract_run_dir(outcome.logs, out_dir, overwrite=args.overwrite)
         if copied is not None:
@@ -229,10 +240,41 @@ def _unreachable(address: str, exc: Exception) -> Exception:
     )
 
 
-def _runtime_env(working_dir: Path) -> dict[str, Any]:
-    import dlspec_ray
+def _remote_out(args: argparse.Namespace) -> Any:
+    """``--out`` as a StorageLocation when it is object storage, else None."""
+    from dlspec_ray.run_output import is_uri
 
+    if not args.out or not is_uri(args.out):
+        return None
+    from dlspec_ray.results.storage import StorageLocation
+
+    return StorageLocation.parse(args.out)
+
+
+def _check_remote_run(remote: Any, job_id: str) -> str:
+    """The run the job wrote to object storage: complete only with its summary.json."""
+    from dlspec_ray.jobs import JobFailed
+
+    if not remote.child("summary.json").exists():
+        raise JobFailed(
+            f"the job {job_id} ended, but {remote.uri} holds no summary.json: the run did not "
+            "complete there (see the job's log above)"
+        )
+    return remote.uri
+
+
+def _runtime_env(working_dir: Path, *, storage: bool = False) -> dict[str, Any]:
+    import dlspec_ray
+    from dlspec_ray.results.storage import ENV_OPTIONS
+
+    env: dict[str, str] = {}
+    if storage:
+        # The job writes to object storage as this client would: with the client's endpoint,
+        # region and credentials, when it has them set (a cluster may have its own instead).
+        names = {v for variables in ENV_OPTIONS.values() for v in variables}
+        env = {name: os.environ[name] for name in sorted(names) if os.environ.get(name)}
     return {
+        **({"env_vars": env} if env else {}),
         "working_dir": str(working_dir),
         # The cluster runs this client's dlspec-ray, whatever version it has installed.
         "py_modules": [str(Path(dlspec_ray.__file__).parent)],

@@ -203,3 +203,50 @@ def test_a_dry_run_shows_the_job_and_forwards_the_run_flags(mnist_manifests, cap
     )
     assert "artifacts/model/graph/mnist-8-dynbatch.onnx" in out
     assert "dry run: nothing was started or run." in out
+
+
+def test_a_200_mib_result_comes_back_through_object_storage_not_the_log(
+    job_head, repo_cwd, mnist_manifests, s3_env, tmp_path, capsys
+):
+    """More than the log channel's 64 MiB: the job writes the run to the bucket itself.
+
+    The model's post-process adds 1,024 random float32 outputs per sample (incompressible),
+    and the dataset is MNIST tiled six times: 60,000 rows of about 4 KiB of outputs each.
+    """
+    from dlspec_ray.jobs import MAX_RESULT_BYTES, RESULT_BEGIN
+    from dlspec_ray.results.storage import StorageLocation
+
+    mnist_manifests.edit(
+        "model",
+        '          "output": logits,',
+        '          "output": np.random.default_rng(len(logits)).standard_normal(\n'
+        "              (len(logits), 1024), dtype=np.float32),",
+    )
+    mnist_manifests.edit(
+        "dataset",
+        "      return {\n",
+        "      images = np.tile(images, (6, 1, 1))\n      labels = np.tile(labels, 6)\n"
+        "      return {\n",
+    )
+    bucket = s3_env.make_bucket()
+    out = f"s3://{bucket}/runs/big"
+    args = [
+        "submit",
+        "--model", mnist_manifests.path("model"),
+        "--dataset", mnist_manifests.path("dataset"),
+        "--software", mnist_manifests.path("software"),
+        "--hardware", mnist_manifests.path("hardware"),
+        "--batch-size", "1000",
+        "--address", job_head.dashboard_url,
+        "--out", out,
+    ]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert RESULT_BEGIN not in printed and "comes back through the log" not in printed
+    assert f"run directory: {out}" in printed
+    run = StorageLocation.parse(out)
+    shards = [f for f in run.list_files(recursive=True) if f.startswith("samples/")]
+    size = sum(run.child(f).open_input_file().size() for f in shards)
+    assert size > 200 * 2**20 > MAX_RESULT_BYTES
+    summary = json.loads(run.child("summary.json").read_text())
+    assert summary["samples"] == 60_000 and summary["errors"]["count"] == 0

@@ -86,8 +86,16 @@ def evaluate(
             session.close()
 
 
-def preflight(task: Any, options: RunOptions, out: str | Path | None, overwrite: bool) -> None:
-    """What a run checks before Ray starts; a dry run checks the same.
+def preflight(
+    task: Any,
+    options: RunOptions,
+    out: str | Path | None,
+    overwrite: bool,
+    *,
+    dry_run: bool = False,
+) -> None:
+    """What a run checks before Ray starts; a dry run checks the same, but for host setup
+    commands, which it shows instead of refusing.
 
     The model's local artifacts are verified here (a bad checksum never reaches
     a node), and the environment is prepared (a missing image, an unreachable
@@ -101,7 +109,8 @@ def preflight(task: Any, options: RunOptions, out: str | Path | None, overwrite:
 
     kind = environment_kind(task, options.environment)
     check_framework(task.software, kind, task.model)
-    check_host_setup(task.hardware, allowed=options.allow_host_setup)
+    if not dry_run:
+        check_host_setup(task.hardware, allowed=options.allow_host_setup)
     if out is not None:
         from dlspec_ray.run_output import check_output
 
@@ -153,7 +162,7 @@ def dry_run(
 
     options = (run or RunOptions()).with_settings(**settings)
     task = resolve_task(model, dataset, software, hardware, reference, extra_roots=manifest_roots)
-    preflight(task, options, out, overwrite)
+    preflight(task, options, out, overwrite, dry_run=True)
     if address or os.environ.get("RAY_ADDRESS"):
         from dlspec_ray.session import Session
 

@@ -14,6 +14,7 @@ import numpy as np
 from dlspec_ray.artifacts import default_cache_dir, fetch_all
 from dlspec_ray.environments import Placement, make_environment
 from dlspec_ray.hardware.setup import run_setup_commands, setup_failure
+from dlspec_ray.runtime.node_data import current_node_id
 from dlspec_ray.spec.types import HardwareManifest, ModelManifest, SoftwareManifest
 from dlspec_ray.stages import Envelope, StageChain, build_context, format_stage_error
 
@@ -61,7 +62,7 @@ class HostActor:
 
     def __init__(self, spec: HostSpec):
         self.spec = spec
-        self.node_id = _current_node_id()
+        self.node_id = current_node_id()
         self.setup_error: str | None = None
         self.setup_s = 0.0
         # On the host, before the environment exists: outside any container or task venv.
@@ -120,9 +121,9 @@ class HostActor:
         """
         import ray
 
-        from dlspec_ray.runtime.node_data import _local
+        from dlspec_ray.runtime.node_data import local_values
 
-        self.data = _local(ray.get(node_data.refs.remote()))
+        self.data = local_values(ray.get(node_data.refs.remote()))
         self.sink = sink
         return len(self.data["ids"])
 
@@ -189,14 +190,3 @@ def _placement(spec: HostSpec) -> Placement:
         labels={"run": spec.run_id, "actor": actor},
         read_only_paths=(str(cache.resolve()), *spec.data_roots),
     )
-
-
-def _current_node_id() -> str:
-    try:
-        import ray
-
-        if ray.is_initialized():
-            return ray.get_runtime_context().get_node_id()
-    except Exception:
-        pass
-    return "local"

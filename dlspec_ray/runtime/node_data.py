@@ -10,7 +10,7 @@ is all it needs to plan shards; every other node's digest must match it.
 
 from __future__ import annotations
 
-__all__ = ["NodeData", "start_node_data"]
+__all__ = ["NodeData", "current_node_id", "local_values", "start_node_data"]
 
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ class NodeData:
     def __init__(
         self, dataset: DatasetManifest, cache_dir: str | None, allow_unverified: bool = False
     ):
-        self.node_id = _current_node_id()
+        self.node_id = current_node_id()
         self.error: DLSpecError | None = None
         self._refs: dict[str, Any] = {}
         self._index: DatasetIndex | None = None
@@ -65,7 +65,7 @@ class NodeData:
 
     def failed_shard(self, sink: Any, shard: Any, message: str) -> Any:
         """The rows of a shard no host actor could evaluate, each carrying ``message``."""
-        data = _local(self._refs)
+        data = local_values(self._refs)
         return sink.failed(shard, data["ids"], data["labels"], message, "")
 
 
@@ -98,14 +98,15 @@ def _share(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _local(refs: dict[str, Any]) -> dict[str, Any]:
+def local_values(refs: dict[str, Any]) -> dict[str, Any]:
     """The values behind ``refs`` (zero-copy for arrays in this node's object store)."""
     import ray
 
     return {k: ray.get(v) if isinstance(v, ray.ObjectRef) else v for k, v in refs.items()}
 
 
-def _current_node_id() -> str:
+def current_node_id() -> str:
+    """This process's Ray node, or 'local' outside Ray (a plain-class test)."""
     try:
         import ray
 

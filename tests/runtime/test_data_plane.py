@@ -81,7 +81,7 @@ def _manifest(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def mnist_over_http(tmp_path: Path, http_root) -> Path:
-    root, url = http_root
+    _root, url = http_root
     text = (REPO / "manifests" / "datasets" / "mnist-test.yaml").read_text()
     for name in MNIST_FILES:
         text = text.replace(f"../../assets/mnist/{name}", f"{url}/{name}")

@@ -1,25 +1,26 @@
 """One evaluation, end to end: a task in, a complete run directory and a summary out.
 
-``evaluate`` resolves the manifests, checks every input it can before Ray
-starts (bad input costs milliseconds), connects, indexes the dataset on a node,
-makes the ``Plan`` and has a ``Session`` execute it. The run is built beside
-``out`` and renamed into place when it is complete, so ``out`` holds a whole
-run or nothing, whether the run fails, is interrupted or crashes.
+``evaluate`` is ``Session.evaluate`` on a one-off session (or the one given):
+resolve the manifests, check every input it can before Ray starts (bad input
+costs milliseconds), connect, index the dataset on a node, make the ``Plan``
+and execute it. The run is built beside ``out`` and renamed into place when it
+is complete, so ``out`` holds a whole run or nothing, whether the run fails,
+is interrupted or crashes. ``dry_run`` makes the same plan and runs nothing.
 """
 
 from __future__ import annotations
 
-__all__ = ["EvaluationResult", "RunOptions", "dry_run", "evaluate", "preflight"]
+__all__ = ["EvaluationResult", "RunOptions", "dry_run", "evaluate"]
 
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlspec_ray.errors import UsageError
 from dlspec_ray.options import RunOptions
-from dlspec_ray.progress import Phases
+from dlspec_ray.preflight import prepare
 from dlspec_ray.results.run_result import EvaluationResult
+from dlspec_ray.session import Session
 from dlspec_ray.spec.types import (
     DatasetManifest,
     HardwareManifest,
@@ -27,11 +28,9 @@ from dlspec_ray.spec.types import (
     ReferenceLog,
     SoftwareManifest,
 )
-from dlspec_ray.task import resolve_task
 
 if TYPE_CHECKING:
     from dlspec_ray.plan import Plan
-    from dlspec_ray.session import Session
 
 
 def evaluate(
@@ -60,78 +59,21 @@ def evaluate(
     this process already joined, else an embedded local Ray) and ends its host
     actors, and any Ray it started, on return.
     """
-    options = (run or RunOptions()).with_settings(**settings)
     if session is not None and address is not None:
         raise UsageError("address: give it to the Session, not to evaluate(session=...)")
-    phases = Phases()
-    task = resolve_task(model, dataset, software, hardware, reference, extra_roots=manifest_roots)
-    run_id = uuid.uuid4().hex[:12]
-    out = out if out is not None else Path("runs") / run_id
-    # Everything that can be checked without Ray is checked here, in milliseconds.
-    preflight(task, options, out, overwrite)
-    phases.mark("resolve")
-
-    from dlspec_ray.session import Session
-
-    own_session = session is None
-    session = session or Session(address)  # connects on first use, not here
-    try:
-        plan = session.plan(task, options, run_id=run_id)
-        if plan.index.samples == 0:
-            raise UsageError(f"{task.dataset.path}: the dataset has no samples to evaluate")
-        phases.mark("plan")
-        return session.execute(plan, out, overwrite=overwrite, phases=phases)
-    finally:
-        if own_session:
-            session.close()
-
-
-def preflight(
-    task: Any,
-    options: RunOptions,
-    out: str | Path | None,
-    overwrite: bool,
-    *,
-    dry_run: bool = False,
-) -> None:
-    """What a run checks before Ray starts; a dry run checks the same, but for host setup
-    commands, which it shows instead of refusing.
-
-    The model's local artifacts are verified here (a bad checksum never reaches
-    a node), and the environment is prepared (a missing image, an unreachable
-    engine or a bad interpreter fails here, not in each actor). The dataset is
-    not read here: each node fetches and reads it itself.
-    """
-    from dlspec_ray.artifacts import fetch_all
-    from dlspec_ray.environments import prepare_environment
-    from dlspec_ray.frameworks import check_framework
-    from dlspec_ray.plan import check_host_setup, environment_kind
-
-    kind = environment_kind(task, options.environment)
-    check_framework(task.software, kind, task.model)
-    if not dry_run:
-        check_host_setup(task.hardware, allowed=options.allow_host_setup)
-    if out is not None:
-        from dlspec_ray.run_output import check_output
-
-        check_output(out, overwrite)
-    local_artifacts = [s for s in task.model.artifacts if not s.is_remote]
-    fetch_all(local_artifacts, options.cache_dir, allow_unverified=options.allow_unverified)
-    _check_local_dataset(task.dataset, options)
-    prepare_environment(kind, task.software)
-
-
-def _check_local_dataset(dataset: DatasetManifest, options: RunOptions) -> None:
-    """A local source the driver can see is checked here: a bad checksum or a folder without
-    one fails in milliseconds. Remote sources are left to the nodes: the driver never
-    downloads the dataset."""
-    from dlspec_ray.artifacts import fetch_all
-
-    fetch_all(
-        [s for s in dataset.sources if not s.is_remote],
-        options.cache_dir,
-        allow_unverified=options.allow_unverified,
-    )
+    task_and_run = {
+        "software": software,
+        "hardware": hardware,
+        "reference": reference,
+        "run": run,
+        "out": out,
+        "overwrite": overwrite,
+        "manifest_roots": manifest_roots,
+    }
+    if session is not None:
+        return session.evaluate(model, dataset, **task_and_run, **settings)
+    with Session(address) as own:  # connects on first use, after every input is checked
+        return own.evaluate(model, dataset, **task_and_run, **settings)
 
 
 def dry_run(
@@ -160,12 +102,20 @@ def dry_run(
 
     from dlspec_ray.plan import ClusterView, plan
 
-    options = (run or RunOptions()).with_settings(**settings)
-    task = resolve_task(model, dataset, software, hardware, reference, extra_roots=manifest_roots)
-    preflight(task, options, out, overwrite, dry_run=True)
+    task, options = prepare(
+        model,
+        dataset,
+        software=software,
+        hardware=hardware,
+        reference=reference,
+        run=run,
+        out=out,
+        overwrite=overwrite,
+        manifest_roots=manifest_roots,
+        dry_run=True,
+        **settings,
+    )
     if address or os.environ.get("RAY_ADDRESS"):
-        from dlspec_ray.session import Session
-
         with Session(address) as session:
             cluster = session.cluster()
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = ["Session"]
 
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,11 +52,31 @@ class Session:
         self._data_key: tuple[Any, ...] | None = None
         self._data: dict[str, Any] = {}
 
-    def evaluate(self, model: Any, dataset: Any = None, **kwargs: Any) -> EvaluationResult:
-        """``dlspec_ray.evaluate`` on this session's Ray, with its warm host actors."""
-        from dlspec_ray.evaluation import evaluate
+    def evaluate(
+        self,
+        model: Any,
+        dataset: Any = None,
+        *,
+        out: str | Path | None = None,
+        overwrite: bool = False,
+        **kwargs: Any,
+    ) -> EvaluationResult:
+        """``dlspec_ray.evaluate`` on this session's Ray, with its warm host actors.
 
-        return evaluate(model, dataset, session=self, **kwargs)
+        Every input is checked before this session connects to Ray.
+        """
+        from dlspec_ray.preflight import prepare
+
+        phases = Phases()
+        run_id = uuid.uuid4().hex[:12]
+        out = out if out is not None else Path("runs") / run_id
+        task, options = prepare(model, dataset, out=out, overwrite=overwrite, **kwargs)
+        phases.mark("resolve")
+        plan = self.plan(task, options, run_id=run_id)
+        if plan.index.samples == 0:
+            raise UsageError(f"{task.dataset.path}: the dataset has no samples to evaluate")
+        phases.mark("plan")
+        return self.execute(plan, out, overwrite=overwrite, phases=phases)
 
     @property
     def connection(self) -> RayConnection:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = ["Session"]
 
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -109,6 +110,13 @@ class Session:
         nodes = [n for n in ray.nodes() if n.get("Alive", True)]
         fitting = [n for n in nodes if any(satisfies(n.get("Resources", {}), r) for r in near)]
         node = (fitting or nodes)[0]["NodeID"]
+        remote = [s.name for s in dataset.sources if s.is_remote]
+        if remote and options.progress:
+            print(
+                f"dlspec-ray: node {node[:12]} fetches {dataset.ref} ({', '.join(remote)}) into "
+                "its cache and indexes it; the other nodes fetch their own copies",
+                file=sys.stderr,
+            )
         return self._node_index(self.node_data(dataset, options, [node])[node], node)
 
     def node_data(

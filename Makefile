@@ -9,7 +9,7 @@ OUT ?= runs/default
 # Wheels the tests install offline (scripts/test-prep.py fills it; kept across runs).
 WHEELHOUSE ?= $(HOME)/.cache/dlspec-ray/wheelhouse
 
-.PHONY: venv run test test-prep lint format bench clean
+.PHONY: venv run test test-prep lint format bench bench-driver clean
 
 venv: $(STAMP) $(EFFNET_ONNX)
 
@@ -54,6 +54,10 @@ bench: venv
 	scripts/with-dockerd.sh $(BIN)/python benchmarks/bench_environments.py
 	$(BIN)/python benchmarks/bench_sweep.py
 	$(BIN)/python benchmarks/bench_cluster.py --submit
+
+# Long: mnist-8 on 10k, 100k and 1M samples; the driver's peak RSS and streaming throughput.
+bench-driver: venv
+	$(BIN)/python benchmarks/bench_driver_memory.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,6 +1,10 @@
-"""An archive of image files, unpacked into the node's cache and read inside a container.
+"""Archives of image files, unpacked into the node's cache and read inside a container.
 
-The dataset is a tar.gz of 300 MNIST digits stored one file per image as
+First the photo archive: the five sample photos packed as ``test/<class>/<file>`` in a
+tar.gz, read with ``path: test``, and EfficientNet-Lite0 (ONNX) decoding and classifying
+them inside the docker environment, as inline does. Then, at more samples:
+
+a tar.gz of 300 MNIST digits stored one file per image as
 ``<label>/<n>.npy`` (the docker image has numpy and onnxruntime, not an image codec), with
 a reader that returns locators and a pre-process that opens each file. The container does
 not see the driver's folders: it reads the files from the node's cache, which the docker
@@ -121,3 +125,53 @@ def test_an_image_archive_is_read_from_the_node_cache_inside_a_container(
         == inline.table.column("prediction").to_pylist()
     )
     assert docker.summary["accuracy"]["top1"] == inline.summary["accuracy"]["top1"] > 0.95
+
+
+def _photo_archive_dataset(tmp_path: Path) -> Path:
+    archive = tmp_path / "photos.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(REPO / "assets" / "imagenet-samples" / "images", arcname="test")
+    checksum = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+    text = (REPO / "manifests" / "datasets" / "imagenet-samples.yaml").read_text()
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "- name: images")
+    lines[start + 1 : start + 3] = [
+        f"    source: {archive}",
+        f"    checksum: {checksum}",
+        "    unpack: true",
+        "    path: test",
+    ]
+    text = "\n".join(lines).replace("name: imagenet-samples", "name: imagenet-samples-archive")
+    dataset = tmp_path / "photos.yaml"
+    dataset.write_text(text.replace("../../assets/", f"{REPO}/assets/") + "\n")
+    return dataset
+
+
+def test_the_photo_archive_is_classified_inside_a_container_as_inline(
+    repo_cwd, tmp_path, docker_engine, onnxruntime_image
+):
+    if not (REPO / "assets" / "efficientnet-lite0" / "efficientnet-lite0.onnx").is_file():
+        pytest.skip("the EfficientNet-Lite0 graph is made by `make venv`; it is not there")
+    dataset = _photo_archive_dataset(tmp_path)
+    tables = {}
+    for software in ("onnxruntime-cpu", "onnxruntime-cpu-docker"):
+        result = dlspec_ray.evaluate(
+            "efficientnet-lite0-onnx@1.0.0",
+            str(dataset),
+            software=f"{software}@1.0.0",
+            batch_size=2,
+            progress=False,
+            cache_dir=tmp_path / "node-cache",
+            out=tmp_path / software,
+        )
+        assert result.summary["errors"]["count"] == 0, result.summary["errors"]
+        tables[software] = result.table.sort_by("sample_id")
+        if software.endswith("docker"):
+            assert result.summary["environment"]["kind"] == "docker"
+            assert result.summary["accuracy"] == {"top1": 0.8, "top5": 1.0}
+    inline, docker = tables["onnxruntime-cpu"], tables["onnxruntime-cpu-docker"]
+    assert docker.column("sample_id").to_pylist() == [
+        "daisy/flower.jpg", "espresso/coffee.png", "missile/rocket.jpg",
+        "palace/china.jpg", "tabby/chelsea.png",
+    ]  # fmt: skip
+    assert docker.column("top_k").to_pylist() == inline.column("top_k").to_pylist()

@@ -84,7 +84,7 @@ def test_packages_that_have_no_wheel_fail_the_build_clearly(onnxruntime_image, t
     path = tmp_path / "bad.yaml"
     path.write_text(
         DOCKER_SOFTWARE.read_text().replace(
-            "packages: [onnxruntime==1.32.0, numpy==2.4.6]",
+            "packages: [onnxruntime==1.32.0, numpy==2.4.6, pillow==13.0.0]",
             "packages: [dlspec-ray-no-such-package==1.0]",
         )
     )

@@ -30,16 +30,20 @@ from dlspec_ray.results.parquet_io import SAMPLES_DIR
 from dlspec_ray.results.run_dir import LEDGER_NAME, check_out_dir, publish
 
 
-def is_uri(out: str | Path) -> bool:
+def is_uri(out: Any) -> bool:
+    """Whether ``out`` names object storage (a URI, or a remote ``StorageLocation``)."""
+    from dlspec_ray.results.storage import StorageLocation
     from dlspec_ray.results.storage import is_uri as storage_uri
 
+    if isinstance(out, StorageLocation):
+        return not out.is_local
     return not isinstance(out, Path) and storage_uri(str(out)) and not str(out).startswith("file:")
 
 
 @dataclass
 class RunOutput:
-    # What the EvaluationResult points at: the final folder, or the run's URI.
-    final: Path | str
+    # What the EvaluationResult points at: the final folder, or the run's StorageLocation.
+    final: Any
     # Where the driver writes (the staging folder, or the store).
     target: Any
     # What host actors write shards to themselves; None: rows come back to the driver.
@@ -123,7 +127,7 @@ class RunOutput:
             self.target.child(name).write_text("".join(self._ledger))
 
 
-def check_output(out: str | Path, overwrite: bool) -> None:
+def check_output(out: Any, overwrite: bool) -> None:
     """Refuse, before any work, an ``out`` the finished run could not be written to."""
     if is_uri(out):
         _check_store(_store(out), overwrite)
@@ -140,7 +144,7 @@ def open_output(
         store = _store(out)
         if _check_store(store, overwrite):
             store.remove_tree()  # a previous run of ours: object storage cannot swap it whole
-        return RunOutput(final=store.uri, target=store, shard_store=store, phases=phases)
+        return RunOutput(final=store, target=store, shard_store=store, phases=phases)
     final = Path(os.path.abspath(os.path.expanduser(out)))
     check_out_dir(final, overwrite)
     staging = final.parent / f".{final.name}.partial-{run_id}"
@@ -155,10 +159,10 @@ def open_output(
     )
 
 
-def _store(out: str | Path) -> Any:
+def _store(out: Any) -> Any:
     from dlspec_ray.results.storage import StorageLocation
 
-    return StorageLocation.parse(str(out))
+    return StorageLocation.parse(out if isinstance(out, StorageLocation) else str(out))
 
 
 def _check_store(store: Any, overwrite: bool) -> bool:

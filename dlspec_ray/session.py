@@ -73,11 +73,27 @@ class Session:
         out = out if out is not None else Path("runs") / run_id
         task, options = prepare(model, dataset, out=out, overwrite=overwrite, **kwargs)
         phases.mark("resolve")
-        plan = self.plan(task, options, run_id=run_id)
-        if plan.index.samples == 0:
+        cluster = self.cluster()
+        # The host actors start while the first node fetches and reads the dataset: each
+        # costs a worker process, and neither needs the other. The actor count planned
+        # without the index is the one the index gives, except for a dataset of fewer
+        # batches than the nodes hold actors; execute() then starts the smaller pool.
+        early = plan(task, options, cluster, None, run_id=run_id)
+        node, pending = self._start_index(task.dataset, options, early.candidates)
+        self.pool(
+            early.host,
+            early.candidates,
+            early.actors,
+            what=task.describe(),
+            ready_timeout_s=options.ready_timeout_s,
+        )
+        phases.mark("start_actors")
+        index = self._node_index(pending, node)
+        plan_ = plan(task, options, cluster, index.limited(options.limit), run_id=run_id)
+        if plan_.index.samples == 0:
             raise UsageError(f"{task.dataset.path}: the dataset has no samples to evaluate")
-        phases.mark("plan")
-        return self.execute(plan, out, overwrite=overwrite, phases=phases)
+        phases.mark("index")
+        return self.execute(plan_, out, overwrite=overwrite, phases=phases)
 
     @property
     def connection(self) -> RayConnection:
@@ -103,6 +119,13 @@ class Session:
         self, dataset: DatasetManifest, options: RunOptions, near: Sequence[ActorResources]
     ) -> DatasetIndex:
         """The dataset's index, built on a node that can host the actors (its data stays there)."""
+        node, pending = self._start_index(dataset, options, near)
+        return self._node_index(pending, node)
+
+    def _start_index(
+        self, dataset: DatasetManifest, options: RunOptions, near: Sequence[ActorResources]
+    ) -> tuple[str, Any]:
+        """Start indexing on the first node that fits ``near``: (node, its NodeData actor)."""
         import ray
 
         from dlspec_ray.runtime.placement import satisfies
@@ -117,7 +140,7 @@ class Session:
                 "its cache and indexes it; the other nodes fetch their own copies",
                 file=sys.stderr,
             )
-        return self._node_index(self.node_data(dataset, options, [node])[node], node)
+        return node, self.node_data(dataset, options, [node])[node]
 
     def node_data(
         self, dataset: DatasetManifest, options: RunOptions, nodes: Sequence[str]
@@ -203,7 +226,7 @@ class Session:
         sink = ShardBuilder(store=output.shard_store)
         attached = zip(pool.actors, pool.node_ids, strict=True)
         ray.get([actor.attach.remote(data[node], sink) for actor, node in attached])
-        phases.mark("start_actors")
+        phases.mark("attach" if "start_actors" in phases.seconds else "start_actors")
 
         bar = Progress(plan.index.samples, task.model.name, enabled=opts.progress)
         failed = [0]  # samples in failed batches, read by should_stop

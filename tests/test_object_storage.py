@@ -90,3 +90,26 @@ def test_a_shard_in_the_bucket_is_a_whole_parquet_file(repo_cwd, ray_session, s3
             pq.read_table(f).num_rows
             == result.table.filter(result.table.column("shard_id").to_numpy() == 0).num_rows
         )
+
+
+def test_storage_options_on_the_command_line_reach_the_actors(
+    repo_cwd, ray_session, s3_server, monkeypatch, capsys
+):
+    """No AWS_* variable at all: endpoint and keys come from --storage-option alone."""
+    for name in (*s3_server.env, "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    bucket = s3_server.make_bucket()
+    flags = [
+        f"endpoint_url={s3_server.endpoint}",
+        f"access_key={s3_server.access_key}",
+        f"secret_key={s3_server.secret_key}",
+        f"region={s3_server.region}",
+    ]
+    args = ["run", "--model", "mnist-8@1.0.0", "--dataset", "mnist-test@1.0.0",
+            "--limit", "256", "--no-progress", "--out", f"s3://{bucket}/r"]  # fmt: skip
+    for flag in flags:
+        args += ["--storage-option", flag]
+    assert main(args) == 0, capsys.readouterr().err
+    assert f"run directory: s3://{bucket}/r" in capsys.readouterr().out
+    run = StorageLocation.parse(f"s3://{bucket}/r", dict(f.split("=", 1) for f in flags))
+    assert json.loads(run.child("summary.json").read_text())["samples"] == 256

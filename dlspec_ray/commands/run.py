@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-__all__ = ["HELP", "NAME", "add_arguments", "handle", "parse_options", "run_options", "task_args"]
+__all__ = [
+    "HELP",
+    "NAME",
+    "add_arguments",
+    "handle",
+    "out_location",
+    "parse_options",
+    "run_options",
+    "task_args",
+]
 
 import argparse
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from dlspec_ray.commands.runs import add_storage_option
 from dlspec_ray.errors import EvaluationFailed, UsageError
 
 if TYPE_CHECKING:
@@ -77,6 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the hardware manifest's setup commands on each node that holds a host actor",
     )
+    add_storage_option(parser)
     add(
         "--allow-unverified",
         action="store_true",
@@ -109,6 +120,17 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     )
 
 
+def out_location(args: argparse.Namespace) -> Any:
+    """``--out`` as given, or with ``--storage-option``s as a ``StorageLocation``."""
+    if not args.storage_option:
+        return args.out
+    from dlspec_ray.results.storage import StorageLocation, parse_storage_options
+
+    if not args.out:
+        raise UsageError("--storage-option: applies to an object-storage --out; give --out too")
+    return StorageLocation.parse(args.out, parse_storage_options(args.storage_option))
+
+
 def task_args(args: argparse.Namespace) -> dict[str, Any]:
     """The manifests the flags name, and where else to look them up."""
     return {
@@ -125,7 +147,7 @@ def handle(args: argparse.Namespace) -> int:
     from dlspec_ray.evaluation import dry_run, evaluate
 
     options = run_options(args)
-    where = {"out": args.out, "overwrite": args.overwrite, "address": args.address}
+    where = {"out": out_location(args), "overwrite": args.overwrite, "address": args.address}
     if args.dry_run:
         plan = dry_run(**task_args(args), run=options, **where)
         if args.json:

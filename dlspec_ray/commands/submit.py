@@ -84,7 +84,7 @@ def handle(args: argparse.Namespace) -> int:
     remote = _remote_out(args)
     if remote is not None:
         # The job writes the run there itself; nothing travels through its log.
-        check_output(args.out, args.overwrite)
+        check_output(remote, args.overwrite)
         cluster_out = remote.uri
     else:
         cluster_out = args.cluster_out or f"~/dlspec-ray-runs/{job_id}"
@@ -248,7 +248,7 @@ def _remote_out(args: argparse.Namespace) -> Any:
         return None
     from dlspec_ray.results.storage import StorageLocation
 
-    return StorageLocation.parse(args.out)
+    return StorageLocation.parse(run_command.out_location(args))
 
 
 def _check_remote_run(remote: Any, job_id: str) -> str:

@@ -15,8 +15,8 @@ import pyarrow as pa
 @dataclass
 class EvaluationResult:
     summary: dict[str, Any]
-    # A local folder, or the URI of a run directory in object storage.
-    out_dir: Path | str
+    # A local folder, or the StorageLocation of a run directory in object storage.
+    out_dir: Path | Any
 
     @property
     def passed(self) -> bool:

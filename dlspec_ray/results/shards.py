@@ -16,9 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
-from dlspec_ray.results.schema import rows_from_batch, shard_table
+from dlspec_ray.results.schema import SCHEMA, rows_from_batch, shard_table
+
+# The columns that hold one value per batch; _merged() fills them row by row.
+_PER_BATCH = ("batch_id", "batch_size", "pre_ms", "run_ms", "post_ms")
 
 
 @dataclass
@@ -48,6 +52,9 @@ class ShardBuilder:
     def build(
         self, shard: Any, ids: Any, labels: Any, envelopes: Sequence[Any], node: str
     ) -> ShardResult:
+        merged = _merged(shard, ids, labels, envelopes, node)
+        if merged is not None:
+            return self._finish(shard, merged, 0, node, None)
         batches, failed, first_error = [], 0, None
         for (a, b), envelope in zip(shard.spans, envelopes, strict=True):
             ms = envelope.ms or {}
@@ -108,3 +115,51 @@ class ShardBuilder:
 
             result.written = write_shard(table, self.store, shard.shard_id)
         return result
+
+
+def _merged(
+    shard: Any, ids: Any, labels: Any, envelopes: Sequence[Any], node: str
+) -> pa.RecordBatch | None:
+    """The shard's rows in one pass when every batch succeeded with outputs of one shape.
+
+    Building a shard batch by batch costs about 0.6 ms a batch in small Arrow arrays, more
+    than a batch of mnist-8 takes to run; this builds each column once. Returns None (the
+    caller goes batch by batch) when a batch failed or the batches' outputs differ.
+    """
+    values = [e.value for e in envelopes]
+    if any(e.error for e in envelopes) or not all(isinstance(v, dict) for v in values):
+        return None
+    keys = set(values[0])
+    if any(set(v) != keys for v in values) or "top_k" not in keys:
+        return None
+    try:
+        outputs = {k: np.concatenate([np.asarray(v[k]) for v in values]) for k in keys}
+    except ValueError:  # widths differ between batches
+        return None
+    start, stop = shard.start, shard.stop
+    rows = rows_from_batch(
+        ids[start:stop],
+        None if labels is None else labels[start:stop],
+        outputs,
+        batch_id=0,
+        shard_id=shard.shard_id,
+        node_id=node,
+        pre_ms=None,
+        run_ms=None,
+        post_ms=None,
+    )
+    sizes = np.array([b - a for a, b in shard.spans])
+    per_batch = {
+        "batch_id": np.array([shard.batch_id(a) for a, _ in shard.spans], dtype=np.int64),
+        "batch_size": sizes.astype(np.int32),
+        **{
+            f"{stage}_ms": np.array(
+                [float(e.ms.get(stage, np.nan)) for e in envelopes], dtype=np.float64
+            )
+            for stage in ("pre", "run", "post")
+        },
+    }
+    columns = list(rows.columns)
+    for name in _PER_BATCH:
+        columns[SCHEMA.get_field_index(name)] = pa.array(np.repeat(per_batch[name], sizes))
+    return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)

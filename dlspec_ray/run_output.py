@@ -51,6 +51,8 @@ class RunOutput:
     phases: Phases
     staging: Path | None = None
     overwrite: bool = False
+    # Samples whose outputs hold NaN or inf, counted by the host actors.
+    nonfinite: int = 0
     _ledger: list[str] = field(default_factory=list)
 
     def add(self, result: Any) -> None:
@@ -67,9 +69,11 @@ class RunOutput:
             "stop": result.stop,
             "rows": result.rows,
             "failed": result.failed,
+            "nonfinite": result.nonfinite,
             "node": result.node_id,
             **_file_entry(written),
         }
+        self.nonfinite += result.nonfinite
         line = json.dumps(entry, sort_keys=True) + "\n"
         self._ledger.append(line)
         self._append(LEDGER_NAME, line)
@@ -84,6 +88,7 @@ class RunOutput:
         extra: dict[str, Any],
     ) -> dict[str, Any]:
         """Summarise the shards (streaming over them) and write ``summary.json`` last."""
+        from dlspec_ray.results.reference import with_finite_check
         from dlspec_ray.results.summary import summarise, write_summary
 
         opts = plan.options
@@ -100,6 +105,9 @@ class RunOutput:
             reference=plan.task.reference,
         )
         summary.update(extra)
+        summary["nonfinite_samples"] = self.nonfinite
+        if summary.get("reference"):
+            summary["reference"] = with_finite_check(summary["reference"], self.nonfinite)
         summary["status"] = _status(summary, opts.max_errors)
         self.phases.mark("summarise")
         summary["phases_s"] = self.phases.seconds

@@ -220,3 +220,35 @@ def test_an_existing_run_is_only_replaced_with_overwrite(repo_cwd, tmp_path, cap
     assert (out / "keep.txt").exists()
     assert main([*args, "--out", str(out), "--overwrite", "--no-progress"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["ledger.jsonl", "samples", "summary.json"]
+
+
+NAN_RUN = 'return ctx["model"].run(None, {ctx["inputs"][0]["name"]: data})[0] * float("nan")'
+
+
+def test_nan_outputs_are_counted_flagged_and_fail_the_reference(
+    repo_cwd, mnist_manifests, tmp_path, capsys
+):
+    mnist_manifests.edit(
+        "model", 'return ctx["model"].run(None, {ctx["inputs"][0]["name"]: data})[0]', NAN_RUN
+    )
+    args = mnist_manifests.run_args(
+        "--reference", mnist_manifests.path("reference"), "--out", str(tmp_path / "run")
+    )
+    assert main(args) == 1
+    printed = capsys.readouterr()
+    assert "non-finite" in printed.out and "NaN or inf" in printed.out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["nonfinite_samples"] == summary["samples"] == 10_000
+    assert summary["status"] == "reference_failed"
+    finite = [c for c in summary["reference"]["checks"] if c["name"] == "finite outputs"]
+    assert finite == [
+        {
+            "name": "finite outputs",
+            "expected": 0,
+            "actual": 10_000,
+            "delta": 10_000.0,
+            "tolerance": 0.0,
+            "passed": False,
+            "detail": "10000 sample(s) have NaN or inf in their outputs",
+        }
+    ]

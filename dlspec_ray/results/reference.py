@@ -248,3 +248,24 @@ def _expected_outputs_check(
 def _shorten(text: str, limit: int = 120) -> str:
     line = text.strip().splitlines()[-1] if text.strip() else text
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def with_finite_check(verdict: Mapping[str, Any], nonfinite: int) -> dict[str, Any]:
+    """``verdict`` (as in summary.json) with a check that no output was NaN or inf.
+
+    A reference log describes a model that computes numbers; outputs that are not
+    numbers fail it, whatever the accuracy happened to be. Unchanged when all are finite.
+    """
+    if nonfinite == 0:
+        return dict(verdict)
+    check = Check(
+        name="finite outputs",
+        expected=0,
+        actual=int(nonfinite),
+        delta=float(nonfinite),
+        tolerance=0.0,
+        passed=False,
+        detail=f"{nonfinite} sample(s) have NaN or inf in their outputs",
+    )
+    checks = [*verdict.get("checks", []), check.as_dict()]
+    return {**verdict, "verdict": "FAIL", "checks": checks}

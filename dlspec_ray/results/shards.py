@@ -10,7 +10,7 @@ writes it as it arrives and lets it go.
 
 from __future__ import annotations
 
-__all__ = ["ShardBuilder", "ShardResult"]
+__all__ = ["ShardBuilder", "ShardResult", "nonfinite_rows"]
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +40,8 @@ class ShardResult:
     written: Any = None
     # The first error message among the shard's batches, for progress and early stops.
     first_error: str | None = None
+    # Samples whose outputs or scores hold NaN or inf: a model that computes garbage.
+    nonfinite: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,10 @@ class ShardBuilder:
     def build(
         self, shard: Any, ids: Any, labels: Any, envelopes: Sequence[Any], node: str
     ) -> ShardResult:
+        nonfinite = sum(nonfinite_rows(e.value) for e in envelopes if not e.error)
         merged = _merged(shard, ids, labels, envelopes, node)
         if merged is not None:
-            return self._finish(shard, merged, 0, node, None)
+            return self._finish(shard, merged, 0, node, None, nonfinite)
         batches, failed, first_error = [], 0, None
         for (a, b), envelope in zip(shard.spans, envelopes, strict=True):
             ms = envelope.ms or {}
@@ -75,7 +78,7 @@ class ShardBuilder:
             if envelope.error:
                 failed += b - a
                 first_error = first_error or envelope.error
-        return self._finish(shard, shard_table(batches), failed, node, first_error)
+        return self._finish(shard, shard_table(batches), failed, node, first_error, nonfinite)
 
     def failed(self, shard: Any, ids: Any, labels: Any, message: str, node: str) -> ShardResult:
         """Rows for a shard that never ran (its actors died, or the run stopped early)."""
@@ -97,7 +100,13 @@ class ShardBuilder:
         return self._finish(shard, shard_table(batches), shard.rows, node, message)
 
     def _finish(
-        self, shard: Any, table: pa.RecordBatch, failed: int, node: str, first_error: str | None
+        self,
+        shard: Any,
+        table: pa.RecordBatch,
+        failed: int,
+        node: str,
+        first_error: str | None,
+        nonfinite: int = 0,
     ) -> ShardResult:
         result = ShardResult(
             shard_id=shard.shard_id,
@@ -107,6 +116,7 @@ class ShardBuilder:
             failed=failed,
             node_id=node,
             first_error=first_error,
+            nonfinite=nonfinite,
         )
         if self.store is None:
             result.table = table
@@ -163,3 +173,20 @@ def _merged(
     for name in _PER_BATCH:
         columns[SCHEMA.get_field_index(name)] = pa.array(np.repeat(per_batch[name], sizes))
     return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+
+
+def nonfinite_rows(value: Any) -> int:
+    """How many samples of one batch's post-process output hold NaN or inf in their
+    ``output`` or ``scores``; such a run may still rank classes, but its numbers are void."""
+    if not isinstance(value, dict):
+        return 0
+    bad = None
+    for key in ("output", "scores"):
+        if value.get(key) is None:
+            continue
+        arr = np.asarray(value[key])
+        if arr.ndim == 0 or arr.dtype.kind != "f":
+            continue
+        rows = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+        bad = rows if bad is None else bad | rows
+    return 0 if bad is None else int(bad.sum())

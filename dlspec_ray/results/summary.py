@@ -418,6 +418,14 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
         ["samples", _int(samples), ""],
         ["errors", _int(error_count), _errors_note(errors, samples)],
     ]
+    if summary.get("nonfinite_samples"):
+        rows.append(
+            [
+                "non-finite",
+                _int(summary["nonfinite_samples"]),
+                "samples with NaN or inf outputs: the model's numbers are not to be trusted",
+            ]
+        )
     for i, (name, value) in enumerate(sorted(acc.items(), key=lambda kv: _metric_order(kv[0]))):
         note = ""
         if i == 0 and "labelled_samples" in summary:

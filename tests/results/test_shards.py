@@ -26,7 +26,9 @@ def envelopes(shard: Shard, errors: dict[int, str] | None = None) -> list[Envelo
             "output": logits,
         }
         error = (errors or {}).get(i)
-        out.append(Envelope(None if error else value, {"pre": 1.0 + i, "run": 2.0, "post": 0.5}, error))
+        out.append(
+            Envelope(None if error else value, {"pre": 1.0 + i, "run": 2.0, "post": 0.5}, error)
+        )
     return out
 
 
@@ -49,3 +51,17 @@ def test_a_shard_that_never_ran_keeps_its_ids_and_says_why():
     assert set(result.table.column("error").to_pylist()) == {
         "not run: the evaluation stopped early"
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"top_k": np.zeros((3, 1)), "output": np.array([[1.0], [np.nan], [np.inf]])}, 2),
+        ({"top_k": np.zeros((2, 1)), "scores": np.array([[0.5], [-np.inf]])}, 1),
+        ({"top_k": np.zeros((2, 1)), "output": np.ones((2, 4))}, 0),
+        ({"top_k": np.zeros((2, 1)), "output": np.ones((2, 4), dtype=np.int64)}, 0),
+        (None, 0),
+    ],
+)
+def test_nonfinite_rows_counts_samples_not_values(value, expected):
+    assert shards.nonfinite_rows(value) == expected

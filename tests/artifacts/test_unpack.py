@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import tarfile
 import threading
 import zipfile
@@ -253,3 +254,96 @@ def test_damaged_or_unknown_archives_are_refused(
 def test_missing_archive_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match=r"cannot unpack .*nope\.zip: the file does not exist"):
         safe_unpack(tmp_path / "nope.zip", tmp_path / "out")
+
+
+MIB = 1024**2
+ZEROS = bytes(5 * MIB)  # unpacks to 5 MiB, compresses to a few KB
+
+
+def _bomb(tmp_path: Path, suffix: str) -> Path:
+    path = tmp_path / f"bomb{suffix}"
+    if suffix == ".gz":
+        path.write_bytes(gzip.compress(ZEROS))
+    elif suffix == ".zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
+            zipped.writestr("zeros.bin", ZEROS)
+    else:
+        make_tar(path, [_entry("zeros.bin", data=ZEROS)], mode="w:gz")
+    return path
+
+
+BOMBS = [".gz", ".zip", ".tar.gz"]
+
+
+@pytest.mark.parametrize("suffix", BOMBS)
+def test_an_archive_past_the_size_limit_is_refused_and_leaves_nothing(
+    tmp_path: Path, suffix: str
+) -> None:
+    archive = _bomb(tmp_path, suffix)
+    out = tmp_path / "unpacked" / "x"
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^archive .*bomb{re.escape(suffix)} refused: it (declares that it unpacks to "
+        r"5\.0 MiB|unpacks to more than 1\.0 MiB), over the "
+        r"unpacked-size limit of 1\.0 MiB \(DLSPEC_RAY_MAX_UNPACKED_BYTES=1048576\).*"
+        r"nothing of it was kept\. If you trust the archive, set DLSPEC_RAY_MAX_UNPACKED_BYTES",
+    ):
+        safe_unpack(archive, out, max_bytes=MIB, max_ratio=1e9)
+    assert os.listdir(tmp_path / "unpacked") == []
+
+
+@pytest.mark.parametrize("suffix", BOMBS)
+def test_an_archive_past_the_ratio_limit_is_refused_and_leaves_nothing(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(unpack, "RATIO_FLOOR", 0)
+    archive = _bomb(tmp_path, suffix)
+    with pytest.raises(
+        ArtifactError,
+        match=r"refused: .*over 200 times its own size of .* \(the compression-ratio limit, "
+        r"DLSPEC_RAY_MAX_COMPRESSION_RATIO=200\).*set DLSPEC_RAY_MAX_COMPRESSION_RATIO",
+    ):
+        safe_unpack(archive, tmp_path / "unpacked" / "x")
+    assert os.listdir(tmp_path / "unpacked") == []
+
+
+@pytest.mark.parametrize("suffix", BOMBS)
+def test_the_limits_come_from_the_environment(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = _bomb(tmp_path, suffix)
+    monkeypatch.setenv("DLSPEC_RAY_MAX_UNPACKED_BYTES", "2MiB")
+    with pytest.raises(ArtifactError, match=r"unpacked-size limit of 2\.0 MiB"):
+        safe_unpack(archive, tmp_path / "unpacked" / "x")
+    monkeypatch.setenv("DLSPEC_RAY_MAX_UNPACKED_BYTES", "6MiB")
+    monkeypatch.setenv("DLSPEC_RAY_MAX_COMPRESSION_RATIO", "1e6")
+    out = safe_unpack(archive, tmp_path / "unpacked" / "x")
+    assert sum(p.stat().st_size for p in out.iterdir()) == len(ZEROS)
+
+
+def test_a_zip_that_lies_about_its_size_is_stopped_by_the_bytes_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = _bomb(tmp_path, ".zip")
+    monkeypatch.setattr(unpack._Budget, "check_declared", lambda self, total: None)
+    with pytest.raises(ArtifactError, match=r"refused: it unpacks to more than 1\.0 MiB"):
+        safe_unpack(archive, tmp_path / "unpacked" / "x", max_bytes=MIB)
+    assert os.listdir(tmp_path / "unpacked") == []
+
+
+@pytest.mark.parametrize(
+    "variable, value, match",
+    [
+        ("DLSPEC_RAY_MAX_UNPACKED_BYTES", "lots", r"DLSPEC_RAY_MAX_UNPACKED_BYTES='lots' is not"),
+        ("DLSPEC_RAY_MAX_COMPRESSION_RATIO", "0.5", r"DLSPEC_RAY_MAX_COMPRESSION_RATIO must be"),
+    ],
+)
+def test_bad_limits_are_usage_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, match: str
+) -> None:
+    from dlspec_ray.errors import UsageError
+
+    archive = make_zip(tmp_path / "x.zip", {"f": b"1"})
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(UsageError, match=match):
+        safe_unpack(archive, tmp_path / "out")

@@ -9,12 +9,14 @@ from __future__ import annotations
 __all__ = [
     "BYTE_SIZE_PATTERN",
     "CPU_ARCHS",
+    "DEFAULT_MAX_MANIFEST_BYTES",
     "ELEMENT_TYPES",
     "ENVIRONMENTS",
     "JOB_TYPES",
     "KINDS",
     "MANIFEST_PATH_ENV",
     "MANIFEST_SUFFIXES",
+    "MAX_MANIFEST_BYTES_ENV",
     "SEMVER_PATTERN",
     "STAGE_NAMES",
     "AccuracyExpectation",
@@ -46,6 +48,7 @@ __all__ = [
     "load_manifest",
     "load_manifest_text",
     "load_schema",
+    "max_manifest_bytes",
     "normalize_cpu_arch",
     "normalize_gpu_arch",
     "parse_byte_size",
@@ -66,10 +69,13 @@ from dlspec_ray.spec.arch import (
 )
 from dlspec_ray.spec.catalog import MANIFEST_PATH_ENV, Catalog, UnknownManifest
 from dlspec_ray.spec.loader import (
+    DEFAULT_MAX_MANIFEST_BYTES,
     MANIFEST_SUFFIXES,
+    MAX_MANIFEST_BYTES_ENV,
     find_manifest_files,
     load_manifest,
     load_manifest_text,
+    max_manifest_bytes,
     validate_paths,
 )
 from dlspec_ray.spec.schemas import build_schema, load_schema, schema_path, write_schemas

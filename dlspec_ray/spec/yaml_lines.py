@@ -7,14 +7,32 @@ each mapping value and each list item next to the plain data.
 
 from __future__ import annotations
 
-__all__ = ["LineDict", "LineList", "LineLoader", "parse_yaml"]
+__all__ = [
+    "MAX_ALIAS_NODES",
+    "MAX_DEPTH",
+    "LimitExceeded",
+    "LineDict",
+    "LineList",
+    "LineLoader",
+    "compose_yaml",
+    "parse_yaml",
+]
 
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import AliasEvent, CollectionStartEvent
+from yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode, SequenceNode
 
 from dlspec_ray.errors import Problem
+
+# Deeper nesting than this is refused while composing, long before Python's
+# recursion limit (about 300 levels for PyYAML's recursive composer).
+MAX_DEPTH = 64
+# An alias stands for its anchor's whole subtree; the nodes all aliases of one
+# document stand for together are capped, so `&a [*b, *b, ...]` bombs cannot
+# make later passes walk billions of items.
+MAX_ALIAS_NODES = 10_000
 
 
 class LineDict(dict):
@@ -53,8 +71,86 @@ def value_line(node: Node) -> int:
     return line
 
 
+class LimitExceeded(yaml.MarkedYAMLError):
+    """A document nests too deeply or expands too many aliases; ``problem`` says how to fix it."""
+
+
 class LineLoader(yaml.SafeLoader):
-    """A SafeLoader whose mappings and sequences are LineDict and LineList."""
+    """A SafeLoader whose mappings and sequences are LineDict and LineList.
+
+    Composing is bounded: nesting deeper than MAX_DEPTH, an alias of an anchor
+    that contains it, and aliases standing for more than MAX_ALIAS_NODES nodes
+    in all raise LimitExceeded at the offending line.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._open_anchors: list[str | None] = []
+        self._alias_nodes = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            return self._compose_alias(event)
+        if isinstance(event, CollectionStartEvent):
+            if self._depth >= MAX_DEPTH:
+                raise LimitExceeded(
+                    problem=f"nested more than {MAX_DEPTH} levels deep; "
+                    "flatten the structure (manifests need only a few levels)",
+                    problem_mark=event.start_mark,
+                )
+            self._depth += 1
+            self._open_anchors.append(event.anchor)
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+                self._open_anchors.pop()
+        return super().compose_node(parent, index)
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as error:
+            # A scalar the resolver accepted but Python cannot build, such as the
+            # timestamp 2024-13-01 or an integer of more than 4300 digits.
+            raise yaml.constructor.ConstructorError(
+                problem=f"cannot read this {node.tag.rsplit(':', 1)[-1]}: {error}; "
+                "quote it to keep it as text",
+                problem_mark=node.start_mark,
+            ) from None
+
+    def _compose_alias(self, event: AliasEvent) -> Node:
+        if event.anchor in self._open_anchors:
+            raise LimitExceeded(
+                problem=f"the alias *{event.anchor} is inside its own anchor &{event.anchor}, "
+                "which would make an endless structure; write the value out instead",
+                problem_mark=event.start_mark,
+            )
+        node = super().compose_node(None, None)  # the anchored node, or "undefined alias"
+        self._alias_nodes += self._size(node)
+        if self._alias_nodes > MAX_ALIAS_NODES:
+            raise LimitExceeded(
+                problem=f"aliases (*{event.anchor} and others) expand to more than "
+                f"{MAX_ALIAS_NODES} values; write the values out, or use fewer aliases",
+                problem_mark=event.start_mark,
+            )
+        return node
+
+    def _size(self, node: Node) -> int:
+        """How many nodes ``node`` stands for once every alias inside it is expanded."""
+        key = id(node)
+        if key not in self._sizes:
+            if not isinstance(node, CollectionNode):
+                size = 1
+            elif isinstance(node, MappingNode):
+                size = 1 + sum(self._size(k) + self._size(v) for k, v in node.value)
+            else:
+                size = 1 + sum(self._size(item) for item in node.value)
+            self._sizes[key] = min(size, MAX_ALIAS_NODES + 1)
+        return self._sizes[key]
 
     def construct_line_dict(self, node: MappingNode):
         data = LineDict(node.start_mark.line + 1)
@@ -92,8 +188,20 @@ LineLoader.add_constructor("tag:yaml.org,2002:seq", LineLoader.construct_line_li
 
 def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
     """The document in ``text``, or None and the problem that stopped the parser."""
+    return _bounded(yaml.load, text, file)
+
+
+def compose_yaml(text: str, file: str) -> tuple[Node | None, list[Problem]]:
+    """The node graph of ``text`` (no Python values built), under the same limits."""
+    return _bounded(yaml.compose, text, file)
+
+
+def _bounded(how, text: str, file: str) -> tuple[Any, list[Problem]]:
     try:
-        return yaml.load(text, Loader=LineLoader), []
+        return how(text, Loader=LineLoader), []
+    except LimitExceeded as error:
+        line = error.problem_mark.line + 1 if error.problem_mark else None
+        return None, [Problem(file, "", f"refused: {error.problem}", line)]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         what = "; ".join(part for part in (error.context, error.problem) if part)

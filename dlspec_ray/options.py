@@ -44,6 +44,8 @@ class RunOptions:
     allow_host_setup: bool = False
     # Use folder sources that carry no checksum (marked unverified in summary.json).
     allow_unverified: bool = False
+    # Echo what stage code prints to stderr too (it always goes to the run's stage.log).
+    verbose: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "actors", "limit", "batches_per_call", "depth"):

@@ -19,6 +19,7 @@ __all__ = ["RunOutput", "check_output", "is_uri", "open_output"]
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,11 @@ from dlspec_ray.plan import Plan
 from dlspec_ray.progress import Phases
 from dlspec_ray.results.parquet_io import SAMPLES_DIR
 from dlspec_ray.results.run_dir import LEDGER_NAME, check_out_dir, publish
+
+# What stage code printed, shard by shard, batch by batch.
+STAGE_LOG_NAME = "stage.log"
+# A stage log bound for object storage is kept in memory until the end: up to this much.
+_REMOTE_LOG_LIMIT = 16 * 2**20
 
 
 def is_uri(out: Any) -> bool:
@@ -53,7 +59,10 @@ class RunOutput:
     overwrite: bool = False
     # Samples whose outputs hold NaN or inf, counted by the host actors.
     nonfinite: int = 0
+    # Echo what stage code prints to stderr as well as to the stage log (--verbose).
+    echo: bool = False
     _ledger: list[str] = field(default_factory=list)
+    _log: list[str] = field(default_factory=list)
 
     def add(self, result: Any) -> None:
         """Record one finished shard: write its rows if they came back, then its ledger line."""
@@ -74,6 +83,10 @@ class RunOutput:
             **_file_entry(written),
         }
         self.nonfinite += result.nonfinite
+        if result.log:
+            self._stage_log(
+                f"== shard {result.shard_id} on node {result.node_id[:12]}\n{result.log}"
+            )
         line = json.dumps(entry, sort_keys=True) + "\n"
         self._ledger.append(line)
         self._append(LEDGER_NAME, line)
@@ -111,6 +124,8 @@ class RunOutput:
         summary["status"] = _status(summary, opts.max_errors)
         self.phases.mark("summarise")
         summary["phases_s"] = self.phases.seconds
+        if self._log:
+            self.target.child(STAGE_LOG_NAME).write_text("".join(self._log))
         write_summary(self.target, summary)
         return summary
 
@@ -123,6 +138,16 @@ class RunOutput:
         summary.json keeps its ledger, so it reads as incomplete, never as complete."""
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _stage_log(self, text: str) -> None:
+        """What stage code printed goes to the run's stage log, never to the driver's stdout."""
+        if self.echo:
+            print(text, file=sys.stderr, end="", flush=True)
+        if self.staging is not None:
+            with open(self.staging / STAGE_LOG_NAME, "a", encoding="utf-8") as f:
+                f.write(text)
+        elif sum(map(len, self._log)) < _REMOTE_LOG_LIMIT:
+            self._log.append(text)  # object storage: written once, with the summary
 
     def _append(self, name: str, line: str) -> None:
         if self.staging is not None:
@@ -144,7 +169,12 @@ def check_output(out: Any, overwrite: bool) -> None:
 
 
 def open_output(
-    out: str | Path, *, overwrite: bool, run_id: str, phases: Phases | None = None
+    out: str | Path,
+    *,
+    overwrite: bool,
+    run_id: str,
+    phases: Phases | None = None,
+    echo: bool = False,
 ) -> RunOutput:
     """Check ``out`` and open the run's output there; nothing is written outside it."""
     phases = phases or Phases()
@@ -152,7 +182,7 @@ def open_output(
         store = _store(out)
         if _check_store(store, overwrite):
             store.remove_tree()  # a previous run of ours: object storage cannot swap it whole
-        return RunOutput(final=store, target=store, shard_store=store, phases=phases)
+        return RunOutput(final=store, target=store, shard_store=store, phases=phases, echo=echo)
     final = Path(os.path.abspath(os.path.expanduser(out)))
     check_out_dir(final, overwrite)
     staging = final.parent / f".{final.name}.partial-{run_id}"
@@ -164,6 +194,7 @@ def open_output(
         phases=phases,
         staging=staging,
         overwrite=overwrite,
+        echo=echo,
     )
 
 

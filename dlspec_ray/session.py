@@ -190,7 +190,13 @@ class Session:
         if plan.index is None:
             raise UsageError("the plan has no dataset index; make it with Session.plan()")
         check_host_setup(plan.task.hardware, allowed=plan.options.allow_host_setup)
-        output = open_output(out, overwrite=overwrite, run_id=plan.run_id, phases=phases)
+        output = open_output(
+            out,
+            overwrite=overwrite,
+            run_id=plan.run_id,
+            phases=phases,
+            echo=plan.options.verbose,
+        )
         try:
             summary = self._stream(plan, output)
             output.publish()

@@ -252,3 +252,27 @@ def test_nan_outputs_are_counted_flagged_and_fail_the_reference(
             "detail": "10000 sample(s) have NaN or inf in their outputs",
         }
     ]
+
+
+def test_stage_prints_go_to_the_stage_log_and_json_stays_json(
+    repo_cwd, mnist_manifests, tmp_path, capsys
+):
+    mnist_manifests.edit(
+        "model",
+        "      batch = np.asarray(data)\n",
+        '      batch = np.asarray(data)\n      print("hello from pre-process", len(batch))\n',
+    )
+    out = tmp_path / "run"
+    assert main(mnist_manifests.run_args("--limit", "128", "--json", "--out", str(out))) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["samples"] == 128  # nothing else on stdout
+    assert "hello from pre-process" not in printed.err
+    log = (out / "stage.log").read_text()
+    assert log.count("hello from pre-process 64") == 2 and "[pre-process]" in log
+
+    verbose = tmp_path / "verbose"
+    args = mnist_manifests.run_args("--limit", "64", "--json", "--verbose", "--out", str(verbose))
+    assert main(args) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["samples"] == 64
+    assert "hello from pre-process 64" in printed.err

@@ -95,6 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--dry-run", action="store_true", help="print the plan and the setup commands; run nothing")
     add("--no-progress", action="store_true", help="no progress line on stderr")
+    add(
+        "--verbose",
+        action="store_true",
+        help="echo what stage code prints to stderr (it always goes to DIR/stage.log)",
+    )
     add("--json", action="store_true", help="print summary.json instead of a table")  # fmt: skip
 
 
@@ -117,6 +122,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         ready_timeout_s=args.ready_timeout,
         allow_host_setup=args.allow_host_setup,
         allow_unverified=args.allow_unverified,
+        verbose=args.verbose,
     )
 
 

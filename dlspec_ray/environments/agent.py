@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         op = request.get("op")
         try:
             if op == "start":
-                runner = StageRunner(request["stages"], request["ctx"])
+                runner = StageRunner(request["stages"], request["ctx"], tee=sys.__stderr__)
                 reply: dict[str, Any] = {}
             elif op == "call":
                 if runner is None:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 call = runner.call(request["stage"], request["data"])
                 # The loaded model stays here, as ctx["model"]; it need not be picklable.
                 value = None if request["stage"] == "load" else call.value
-                reply = {"value": value, "seconds": call.seconds}
+                reply = {"value": value, "seconds": call.seconds, "output": call.output}
             elif op == "describe":
                 reply = versions(request.get("distributions", ()))
             elif op == "close":

@@ -23,6 +23,8 @@ class StageCall:
 
     value: Any
     seconds: float
+    # What the stage printed (stdout and stderr), captured where it ran; capped.
+    output: str = ""
 
 
 @runtime_checkable

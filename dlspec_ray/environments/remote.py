@@ -107,7 +107,7 @@ class RemoteEnvironment:
 
     def call(self, stage: str, data: Any) -> StageCall:
         reply = self._request({"op": "call", "stage": stage, "data": data}, stage)
-        return StageCall(reply["value"], reply["seconds"])
+        return StageCall(reply["value"], reply["seconds"], reply.get("output", ""))
 
     def describe(self) -> dict[str, Any]:
         if self._described is None:

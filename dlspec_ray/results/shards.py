@@ -42,6 +42,8 @@ class ShardResult:
     first_error: str | None = None
     # Samples whose outputs or scores hold NaN or inf: a model that computes garbage.
     nonfinite: int = 0
+    # What the shard's stages printed, batch by batch (for the run's stage log).
+    log: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,10 @@ class ShardBuilder:
         self, shard: Any, ids: Any, labels: Any, envelopes: Sequence[Any], node: str
     ) -> ShardResult:
         nonfinite = sum(nonfinite_rows(e.value) for e in envelopes if not e.error)
+        log = _shard_log(shard, envelopes)
         merged = _merged(shard, ids, labels, envelopes, node)
         if merged is not None:
-            return self._finish(shard, merged, 0, node, None, nonfinite)
+            return self._finish(shard, merged, 0, node, None, nonfinite, log)
         batches, failed, first_error = [], 0, None
         for (a, b), envelope in zip(shard.spans, envelopes, strict=True):
             ms = envelope.ms or {}
@@ -78,7 +81,7 @@ class ShardBuilder:
             if envelope.error:
                 failed += b - a
                 first_error = first_error or envelope.error
-        return self._finish(shard, shard_table(batches), failed, node, first_error, nonfinite)
+        return self._finish(shard, shard_table(batches), failed, node, first_error, nonfinite, log)
 
     def failed(self, shard: Any, ids: Any, labels: Any, message: str, node: str) -> ShardResult:
         """Rows for a shard that never ran (its actors died, or the run stopped early)."""
@@ -107,6 +110,7 @@ class ShardBuilder:
         node: str,
         first_error: str | None,
         nonfinite: int = 0,
+        log: str = "",
     ) -> ShardResult:
         result = ShardResult(
             shard_id=shard.shard_id,
@@ -117,6 +121,7 @@ class ShardBuilder:
             node_id=node,
             first_error=first_error,
             nonfinite=nonfinite,
+            log=log,
         )
         if self.store is None:
             result.table = table
@@ -190,3 +195,20 @@ def nonfinite_rows(value: Any) -> int:
         rows = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
         bad = rows if bad is None else bad | rows
     return 0 if bad is None else int(bad.sum())
+
+
+# What one shard's stage log may hold; past it, a note says how much was dropped.
+SHARD_LOG_LIMIT = 1024 * 1024
+
+
+def _shard_log(shard: Any, envelopes: Sequence[Any]) -> str:
+    parts = [
+        f"== batch {shard.batch_id(a)} (samples {a}-{b - 1})\n{e.log}"
+        for (a, b), e in zip(shard.spans, envelopes, strict=True)
+        if getattr(e, "log", "")
+    ]
+    text = "".join(parts)
+    if len(text) > SHARD_LOG_LIMIT:
+        dropped = len(text) - SHARD_LOG_LIMIT
+        text = f"{text[:SHARD_LOG_LIMIT]}\n[... {dropped} more characters not kept]\n"
+    return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["HostActor", "HostSpec", "ShardSink", "check_post_output"]
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,9 @@ class HostActor:
             options=self.spec.options,
         )
         self.environment.start(self.spec.model.stages, ctx)
-        self.environment.call("load", ctx["artifacts"])
+        loaded = self.environment.call("load", ctx["artifacts"])
+        if loaded.output:  # no shard to carry it: the worker's stderr, which Ray keeps apart
+            print(f"[load]\n{loaded.output}", file=sys.stderr, end="")
 
     def ready(self) -> dict[str, Any]:
         return {
@@ -145,7 +148,7 @@ class HostActor:
         if out.error is None:
             problem = check_post_output(out.value, rows)
             if problem:
-                return Envelope(None, out.ms, f"post-process: {problem}")
+                return Envelope(None, out.ms, f"post-process: {problem}", out.log)
         return out
 
     def close(self) -> None:

@@ -26,6 +26,8 @@ class Envelope:
     value: Any
     ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    # What the batch's stages printed, each line group headed by its stage.
+    log: str = ""
 
 
 class StageChain:
@@ -48,7 +50,8 @@ class StageChain:
             call = self.environment.call(stage, envelope.value)
         except Exception as exc:
             return replace(envelope, value=None, error=format_stage_error(stage, exc))
-        return Envelope(call.value, {**envelope.ms, _TIMED[stage]: call.seconds * 1e3})
+        log = envelope.log + (f"[{stage}]\n{call.output}" if call.output else "")
+        return Envelope(call.value, {**envelope.ms, _TIMED[stage]: call.seconds * 1e3}, None, log)
 
 
 def format_stage_error(stage: str, exc: BaseException) -> str:

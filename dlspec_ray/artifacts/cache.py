@@ -12,6 +12,13 @@ verified: it is written under ``tmp/`` (same filesystem) and renamed into place.
 Several fetchers of the same blob (two Ray actors on one node) may race; each
 writes its own temporary copy, the first rename wins and the others discard
 theirs and use the winner's.
+
+Work folders name the process that made them (``blob-PID.START@HOST-...``, see
+``owner_tag``), so what a killed process left under ``tmp/`` (a partial
+download) or ``unpacked/.tmp-*`` (a partial unpack) is recognisable:
+``sweep_partial`` removes those whose owner no longer runs on this host, and those
+of other hosts (a shared cache) or of older versions once they are a day old. It
+runs at the start of each fetch and on ``dlspec-ray env gc``.
 """
 
 from __future__ import annotations
@@ -21,22 +28,36 @@ __all__ = [
     "blob_dir",
     "cached_blob",
     "default_cache_dir",
+    "owner_tag",
     "publish_blob",
     "remove_tree",
     "staged_file",
+    "sweep_partial",
     "unpacked_dir",
 ]
 
 import errno
+import hashlib
 import os
+import re
 import shutil
+import socket
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 ENV_VAR = "DLSPEC_RAY_CACHE"
+
+# Work folders that cannot be tied to a process on this host are removed after this long.
+STALE_AFTER_S = 24 * 3600.0
+
+_HOST_KEY = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+# The work folders mkdtemp makes from the prefixes below, in tmp/ and in unpacked/.
+_WORK = {"tmp": re.compile(r"^(?:blob|alias)-"), "unpacked": re.compile(r"^\.tmp-")}
+_OWNED = re.compile(r"^(?:blob|alias|\.tmp)-(?P<pid>\d+)\.(?P<start>\d+)@(?P<host>[0-9a-f]{8})-")
 
 
 def default_cache_dir() -> Path:
@@ -78,7 +99,7 @@ def cached_blob(cache: Path, digest: str, basename: str) -> Path | None:
         return None
     if existing is None:
         return None
-    work = Path(tempfile.mkdtemp(prefix="alias-", dir=_tmp_root(cache)))
+    work = Path(tempfile.mkdtemp(prefix=f"alias-{owner_tag()}-", dir=_tmp_root(cache)))
     try:
         alias = work / basename
         try:
@@ -109,7 +130,80 @@ def staged_file(cache: Path, basename: str) -> Iterator[Path]:
 def _work_prefix(basename: str) -> str:
     """A short, filesystem-safe hint of what a temporary folder holds."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in basename)
-    return f"blob-{safe[:40]}-"
+    return f"blob-{owner_tag()}-{safe[:40]}-"
+
+
+def owner_tag() -> str:
+    """``PID.START@HOST``: this process, as written into the names of its work folders.
+
+    START (the process's start time, from /proc) tells a live owner from a later
+    process that reuses its pid; HOST is a short hash of the host name.
+    """
+    pid = os.getpid()
+    return f"{pid}.{_start_ticks(pid) or 0}@{_HOST_KEY}"
+
+
+def _start_ticks(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    rest = text.rsplit(")", 1)[-1].split()  # the command name may hold spaces and ')'
+    return rest[19] if len(rest) > 19 else None
+
+
+def _owner_alive(pid: int, start: str) -> bool:
+    current = _start_ticks(pid)
+    if current is not None:
+        return start in ("0", current)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_partial(cache: Path, *, max_age_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the partial downloads and unpacks that dead processes left in ``cache``.
+
+    Only dlspec-ray's own work folders are looked at (``tmp/blob-*``, ``tmp/alias-*``
+    and ``unpacked/.tmp-*``); anything else in the cache folder is left alone. One
+    whose owner (named in it) is gone from this host is removed at once; one of
+    another host, or from a version that did not name owners, once it has not
+    changed for ``max_age_s``. Returns what was removed.
+    """
+    removed: list[Path] = []
+    now = time.time()
+    for sub, work in _WORK.items():
+        try:
+            entries = sorted((Path(cache) / sub).iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if not work.match(entry.name) or entry.is_symlink() or not entry.is_dir():
+                continue
+            owned = _OWNED.match(entry.name)
+            if owned and owned["host"] == _HOST_KEY:
+                stale = not _owner_alive(int(owned["pid"]), owned["start"])
+            else:
+                stale = now - _last_change(entry) > max_age_s
+            if stale:
+                remove_tree(entry)
+                removed.append(entry)
+    return removed
+
+
+def _last_change(folder: Path) -> float:
+    newest = 0.0
+    with suppress(OSError):
+        newest = folder.lstat().st_mtime
+        for child in folder.iterdir():
+            with suppress(OSError):
+                newest = max(newest, child.lstat().st_mtime)
+    return newest
 
 
 def publish_blob(cache: Path, digest: str, staged: Path) -> Path:

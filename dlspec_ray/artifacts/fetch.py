@@ -14,7 +14,16 @@ names the folder (or file) inside an unpacked archive or a folder to use.
 
 Network failures that may pass (connection errors, timeouts, 5xx, 429) are
 retried a bounded number of times with exponential backoff; answers that will
-not change (404, 403, ...) fail at once.
+not change (404, 403, ...), redirect loops and malformed URLs fail at once. A
+redirect is followed only to another http(s) URL, never to ``file://``.
+
+Each artifact's download has an overall deadline (``deadline_s``, default
+``$DLSPEC_RAY_DOWNLOAD_DEADLINE_S`` or 30 minutes) shared by all its attempts and
+waits, on top of the connect and read timeouts: a server that trickles a byte
+every few seconds never trips the read timeout, but the deadline ends it (within
+at most one read timeout). A failed or interrupted download leaves no partial
+file; what killed processes left is swept at the start of the next fetch (see
+``cache.sweep_partial``).
 """
 
 from __future__ import annotations
@@ -26,11 +35,12 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, TypeVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urljoin, urlparse
 
 import requests
 import urllib3
@@ -40,6 +50,7 @@ from dlspec_ray.artifacts.cache import (
     default_cache_dir,
     publish_blob,
     staged_file,
+    sweep_partial,
     unpacked_dir,
 )
 from dlspec_ray.artifacts.checksum import (
@@ -51,6 +62,7 @@ from dlspec_ray.artifacts.checksum import (
     sha256_file,
     tree_digest,
 )
+from dlspec_ray.artifacts.limits import DEADLINE_ENV, download_deadline_s
 from dlspec_ray.artifacts.unpack import SUPPORTED_ARCHIVES, archive_format, safe_unpack
 from dlspec_ray.errors import ArtifactError, UsageError
 from dlspec_ray.spec.types import Source
@@ -76,6 +88,7 @@ def fetch(
     backoff: float = 0.5,
     progress: Progress | None = None,
     allow_unverified: bool = False,
+    deadline_s: float | None = None,
 ) -> Path:
     """The local path to use for ``source``: a file, or a folder when ``source.unpack``.
 
@@ -84,9 +97,18 @@ def fetch(
     attempts are ``backoff``, ``2 * backoff``, ``4 * backoff``, ...
     ``allow_unverified`` lets a local folder without a checksum be used (see
     :func:`unverified_sources` for what that covers); otherwise it is refused.
+    ``deadline_s`` bounds the whole download, retries included (default
+    ``$DLSPEC_RAY_DOWNLOAD_DEADLINE_S``, else 1800 s).
     """
     with _Fetcher.create(
-        cache_dir, connect_timeout, read_timeout, retries, backoff, progress, allow_unverified
+        cache_dir,
+        connect_timeout,
+        read_timeout,
+        retries,
+        backoff,
+        progress,
+        allow_unverified,
+        deadline_s,
     ) as fetcher:
         return fetcher.fetch(source)
 
@@ -101,14 +123,23 @@ def fetch_all(
     backoff: float = 0.5,
     progress: Progress | None = None,
     allow_unverified: bool = False,
+    deadline_s: float | None = None,
 ) -> dict[str, Path]:
     """``{source.name: local path}``; stops at the first source that fails.
 
-    ``allow_unverified`` is :func:`fetch`'s, for every source.
+    ``allow_unverified`` and ``deadline_s`` are :func:`fetch`'s, for every source
+    (the deadline applies to each download on its own).
     """
     paths: dict[str, Path] = {}
     with _Fetcher.create(
-        cache_dir, connect_timeout, read_timeout, retries, backoff, progress, allow_unverified
+        cache_dir,
+        connect_timeout,
+        read_timeout,
+        retries,
+        backoff,
+        progress,
+        allow_unverified,
+        deadline_s,
     ) as fetcher:
         for source in sources:
             if source.name in paths:
@@ -130,6 +161,32 @@ def unverified_sources(sources: Iterable[Source]) -> list[str]:
     return [s.name for s in sources if not s.checksum and not s.is_remote]
 
 
+class _Session(requests.Session):
+    """Follows a redirect only to another http(s) URL."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            url = urljoin(resp.url, target)
+            scheme = urlparse(url).scheme.lower()
+            if scheme not in ("http", "https"):
+                raise ArtifactError(
+                    f"{resp.url} redirects to {url}, a {scheme or 'scheme-less'} URL, which "
+                    "was refused (not retried): a download follows only http:// and https:// "
+                    f"redirects. Point source: at the file's real URL; or {_GIVE_UP}"
+                )
+        return target
+
+
+# Failures of the request itself that asking again cannot fix.
+_NOT_TRANSIENT = (
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+)
+
+
 class _Transient(Exception):
     """A failed attempt worth repeating."""
 
@@ -137,6 +194,14 @@ class _Transient(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+
+
+class _Deadline(Exception):
+    """The download's deadline passed; ``reason`` says how far it got."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass
@@ -148,7 +213,9 @@ class _Fetcher:
     backoff: float
     progress: Progress | None
     allow_unverified: bool = False
+    deadline_s: float = 1800.0
     session: requests.Session | None = None
+    swept: bool = False
 
     @classmethod
     def create(
@@ -160,6 +227,7 @@ class _Fetcher:
         backoff: float,
         progress: Progress | None,
         allow_unverified: bool = False,
+        deadline_s: float | None = None,
     ) -> _Fetcher:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise UsageError(
@@ -171,9 +239,17 @@ class _Fetcher:
                 f"fetch retries and backoff must be >= 0, got retries={retries!r}, "
                 f"backoff={backoff!r}."
             )
+        deadline = download_deadline_s(deadline_s)
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         return cls(
-            cache, connect_timeout, read_timeout, retries, backoff, progress, allow_unverified
+            cache,
+            connect_timeout,
+            read_timeout,
+            retries,
+            backoff,
+            progress,
+            allow_unverified,
+            deadline,
         )
 
     def __enter__(self) -> _Fetcher:
@@ -189,6 +265,11 @@ class _Fetcher:
             self.session.close()
 
     def fetch(self, source: Source) -> Path:
+        if not self.swept:
+            self.swept = True
+            # What killed fetchers left; best effort, never a reason to fail.
+            with suppress(OSError):
+                sweep_partial(self.cache)
         try:
             return self._fetch(source)
         except ArtifactError as exc:
@@ -316,15 +397,22 @@ class _Fetcher:
 
     def _download(self, url: str, staged: Path) -> str:
         attempts = self.retries + 1
+        deadline = time.monotonic() + self.deadline_s
         reason = ""
         for attempt in range(attempts):
             try:
-                return self._download_once(url, staged)
+                return self._download_once(url, staged, deadline)
+            except _Deadline as exc:
+                raise self._past_deadline(url, attempt + 1, exc.reason) from exc
             except _Transient as exc:
                 reason = exc.reason
+                if time.monotonic() >= deadline:
+                    raise self._past_deadline(url, attempt + 1, reason) from exc
                 if attempt + 1 < attempts:
-                    wait = self.backoff * 2**attempt
-                    time.sleep(max(wait, min(exc.retry_after, _MAX_RETRY_AFTER_S)))
+                    wait = max(self.backoff * 2**attempt, min(exc.retry_after, _MAX_RETRY_AFTER_S))
+                    if time.monotonic() + wait >= deadline:
+                        raise self._past_deadline(url, attempt + 1, reason) from exc
+                    time.sleep(wait)
         raise ArtifactError(
             f"could not download {url}: {reason} (tried {attempts} time(s), with "
             f"{self.connect_timeout:g} s connect and {self.read_timeout:g} s read timeouts). "
@@ -332,17 +420,40 @@ class _Fetcher:
             f"is just slow, raise the timeouts or retries; or {_GIVE_UP}"
         )
 
-    def _download_once(self, url: str, staged: Path) -> str:
+    def _past_deadline(self, url: str, attempts: int, reason: str) -> ArtifactError:
+        return ArtifactError(
+            f"could not download {url} within its deadline of {self.deadline_s:g} s "
+            f"(tried {attempts} time(s); last: {reason}). The server is too slow or stalls; "
+            f"if the file is just big, raise {DEADLINE_ENV} (deadline_s= from Python); "
+            f"or {_GIVE_UP}"
+        )
+
+    def _download_once(self, url: str, staged: Path, deadline: float) -> str:
         if self.session is None:
-            self.session = requests.Session()
+            self.session = _Session()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Deadline("the deadline passed before the attempt")
         try:
             response = self.session.get(
                 url,
                 stream=True,
-                timeout=(self.connect_timeout, self.read_timeout),
+                # Neither waits past the deadline; reads later in the body are bounded
+                # by the read timeout, and the deadline is checked after each.
+                timeout=(min(self.connect_timeout, left), min(self.read_timeout, left)),
                 # The checksum is of the file as published, not of a decoded body.
                 headers={"Accept-Encoding": "identity"},
             )
+        except requests.TooManyRedirects as exc:
+            raise ArtifactError(
+                f"{url} redirects in a loop (more than {self.session.max_redirects} redirects; "
+                f"not retried). Point source: at the file's real URL; or {_GIVE_UP}"
+            ) from exc
+        except _NOT_TRANSIENT as exc:
+            raise ArtifactError(
+                f"cannot download {url}: {type(exc).__name__}: {str(exc)[:200]} (not retried). "
+                f"Fix the URL in source:; or {_GIVE_UP}"
+            ) from exc
         except requests.RequestException as exc:
             raise _Transient(self._reason(exc)) from exc
         with response:
@@ -358,14 +469,18 @@ class _Fetcher:
             total = _content_length(response)
             digest = hashlib.sha256()
             done = 0
-            chunks = response.raw.stream(CHUNK_SIZE, decode_content=False)
+            # read1 (urllib3 >= 2) returns whatever has arrived, so a trickle cannot hold
+            # off the deadline check; urllib3 1.x's read waits for a whole chunk.
+            read_some = getattr(response.raw, "read1", None) or response.raw.read
             with open(staged, "wb") as sink:
                 while True:
+                    if time.monotonic() >= deadline:
+                        raise _Deadline(f"{done} of {total or 'unknown'} bytes had arrived")
                     try:
-                        chunk = next(chunks, None)
+                        chunk = read_some(CHUNK_SIZE, decode_content=False)
                     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
                         raise _Transient(self._reason(e)) from e
-                    if chunk is None:
+                    if not chunk:
                         break
                     sink.write(chunk)
                     digest.update(chunk)

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from dlspec_ray.artifacts.cache import remove_tree
+from dlspec_ray.artifacts.cache import owner_tag, remove_tree
 from dlspec_ray.artifacts.checksum import CHUNK_SIZE
 from dlspec_ray.artifacts.limits import (
     MAX_RATIO_ENV,
@@ -116,7 +116,8 @@ def safe_unpack(
         raise ArtifactError(f"cannot unpack {archive}: the file does not exist.")
     budget = _Budget(archive, archive.stat().st_size, limit_bytes, limit_ratio)
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name[:40]}-", dir=target.parent))
+    prefix = f".tmp-{owner_tag()}-{target.name[:40]}-"  # sweep_partial knows whose it is
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     try:
         _UNPACKERS[kind](archive, work, budget)
         _refuse_escaping_links(archive, work)

@@ -32,6 +32,8 @@ class FileServer:
     status: int | None = None  # answer every request with this error status
     stall_s: float = 0.0  # wait this long before answering
     stall_after_bytes: int | None = None  # send headers and this many bytes, then stall
+    drip_s: float | None = None  # send headers, then one byte every drip_s seconds
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> Location of a 302
     gate: threading.Barrier | None = None  # hold each request until the gate opens
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,6 +66,26 @@ class _Handler(SimpleHTTPRequestHandler):
             state.stop.wait(state.stall_s)
         if failing or state.status is not None:
             self.send_error(state.fail_status if failing else state.status or 500)
+            return
+        if self.path in state.redirects:
+            self.send_response(302)
+            self.send_header("Location", state.redirects[self.path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if state.drip_s is not None:
+            data = (state.root / self.path.lstrip("/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            for i in range(len(data)):
+                try:
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                except OSError:
+                    return  # the client gave up
+                if state.stop.wait(state.drip_s):
+                    return
             return
         if state.stall_after_bytes is not None:
             data = (state.root / self.path.lstrip("/")).read_bytes()

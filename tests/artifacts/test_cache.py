@@ -3,18 +3,24 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from dlspec_ray.artifacts.cache import (
     ENV_VAR,
+    STALE_AFTER_S,
     blob_dir,
     cached_blob,
     default_cache_dir,
+    owner_tag,
     publish_blob,
     remove_tree,
     staged_file,
+    sweep_partial,
     unpacked_dir,
 )
 
@@ -87,3 +93,46 @@ def test_remove_tree_removes_read_only_folders(tmp_path: Path) -> None:
     (tree / "locked").chmod(0o500)
     remove_tree(tree)
     assert not tree.exists()
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_sweep_removes_partial_work_of_dead_owners_and_nothing_else(tmp_path: Path) -> None:
+    host = owner_tag().split("@")[1]
+    dead = f"{_dead_pid()}.1@{host}"
+    stale_download = tmp_path / "tmp" / f"blob-{dead}-model.onnx-x1y2z3" / "model.onnx"
+    stale_alias = tmp_path / "tmp" / f"alias-{dead}-q9w8e7"
+    stale_unpack = tmp_path / "unpacked" / f".tmp-{dead}-{HEX[:40]}-a1b2c3"
+    old_style = tmp_path / "tmp" / "blob-model.onnx-oldold"  # before owners were named
+    for folder in (stale_download.parent, stale_alias, stale_unpack / "images", old_style):
+        folder.mkdir(parents=True)
+    stale_download.write_bytes(b"half a mod")
+    day_ago = time.time() - 2 * STALE_AFTER_S
+    os.utime(old_style, (day_ago, day_ago))
+    # Kept: what is not dlspec-ray's, a recent folder of unknown owner, and a live download.
+    other_host = tmp_path / "tmp" / "blob-12.34@0000beef-x.bin-abcdef"
+    other_host.mkdir()
+    unrelated = [tmp_path / "tmp" / "notes.txt", tmp_path / "blob-x.bin", tmp_path / "mine"]
+    unrelated[0].write_text("mine")
+    unrelated[1].write_text("mine")
+    unrelated[2].mkdir()
+    with staged_file(tmp_path, "live.bin") as live:
+        live.write_bytes(DATA)
+        with staged_file(tmp_path, "done.bin") as done:
+            done.write_bytes(DATA)
+            published = publish_blob(tmp_path, HEX, done)
+        removed = sweep_partial(tmp_path)
+        assert live.read_bytes() == DATA
+    assert sorted(removed) == sorted([stale_download.parent, stale_alias, stale_unpack, old_style])
+    assert all(not p.exists() for p in removed)
+    assert other_host.is_dir() and published.is_file()
+    assert all(p.exists() for p in unrelated)
+
+
+def test_sweep_of_a_cache_that_does_not_exist_does_nothing(tmp_path: Path) -> None:
+    assert sweep_partial(tmp_path / "nowhere") == []
+    assert not (tmp_path / "nowhere").exists()

@@ -354,7 +354,13 @@ def test_a_stalled_server_hits_the_read_timeout(
 
 @pytest.mark.parametrize(
     "options",
-    [{"retries": -1}, {"backoff": -1}, {"connect_timeout": 0}, {"read_timeout": -2}],
+    [
+        {"retries": -1},
+        {"backoff": -1},
+        {"connect_timeout": 0},
+        {"read_timeout": -2},
+        {"deadline_s": 0},
+    ],
 )
 def test_nonsense_options_are_usage_errors(
     make_source: MakeSource, cache: Path, options: dict
@@ -658,3 +664,148 @@ def test_path_cannot_leave_the_folder_through_a_symlink(
         r"through a symlink",
     ):
         fetch(make_source("images", path="out"), cache, allow_unverified=True)
+
+
+@pytest.mark.parametrize("how", ["keyword", "environment"])
+def test_a_trickling_server_hits_the_deadline_and_leaves_no_partial_file(
+    http_server,
+    make_source: MakeSource,
+    cache: Path,
+    list_files: ListFiles,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    http_server.add("slow.onnx", DATA)
+    # A byte every 50 ms: the read timeout (30 s) never fires, and the whole file
+    # would take over 8 minutes; only the deadline can end the fetch with this message.
+    http_server.drip_s = 0.05
+    options: dict = {"read_timeout": 30, "retries": 3, "backoff": 0.01}
+    if how == "keyword":
+        options["deadline_s"] = 0.5
+    else:
+        monkeypatch.setenv("DLSPEC_RAY_DOWNLOAD_DEADLINE_S", "0.5")
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}could not download .*slow\.onnx within its deadline of 0\.5 s "
+        rf"\(tried 1 time\(s\); last: \d+ of {len(DATA)} bytes had arrived\).*"
+        r"raise DLSPEC_RAY_DOWNLOAD_DEADLINE_S \(deadline_s= from Python\)",
+    ):
+        fetch(make_source(http_server.url("slow.onnx"), CHECKSUM), cache, **options)
+    assert sleeps == []  # not retried: a retry would share the spent deadline
+    assert http_server.requests == ["/slow.onnx"]
+    assert list_files(cache) == []
+
+
+def test_retries_share_the_deadline(
+    http_server, make_source: MakeSource, cache: Path, list_files: ListFiles, sleeps: list[float]
+) -> None:
+    http_server.add("down.onnx", DATA)
+    http_server.fail_next = 100
+    # The first wait (60 s) would end past the 1 s deadline: the fetch gives up instead.
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}could not download .*down\.onnx within its deadline of 1 s "
+        r"\(tried 1 time\(s\); last: HTTP 503",
+    ):
+        fetch(
+            make_source(http_server.url("down.onnx"), CHECKSUM),
+            cache,
+            retries=5,
+            backoff=60,
+            deadline_s=1,
+        )
+    assert sleeps == []
+    assert http_server.requests == ["/down.onnx"]
+    assert list_files(cache) == []
+
+
+def test_a_redirect_loop_fails_at_once_without_retrying(
+    http_server, make_source: MakeSource, cache: Path, list_files: ListFiles, sleeps: list[float]
+) -> None:
+    import requests
+
+    http_server.redirects["/loop.onnx"] = "/loop.onnx"
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}http://.*/loop\.onnx redirects in a loop \(more than 30 redirects; "
+        r"not retried\)",
+    ):
+        fetch(make_source(http_server.url("loop.onnx"), CHECKSUM), cache, retries=3, backoff=5)
+    assert sleeps == []
+    # One attempt: the request and the redirects requests follows before it gives up.
+    assert len(http_server.requests) == requests.models.DEFAULT_REDIRECT_LIMIT + 1
+    assert list_files(cache) == []
+
+
+@pytest.mark.parametrize("target", ["file", "ftp"])
+def test_a_redirect_out_of_http_is_refused(
+    http_server,
+    make_source: MakeSource,
+    cache: Path,
+    list_files: ListFiles,
+    sleeps: list[float],
+    tmp_path: Path,
+    target: str,
+) -> None:
+    secret = tmp_path / "secret.onnx"
+    secret.write_bytes(DATA)
+    location = f"file://{secret}" if target == "file" else "ftp://127.0.0.1/secret.onnx"
+    http_server.redirects["/x.onnx"] = location
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{WHERE}http://.*/x\.onnx redirects to {location}, a {target} URL, which was "
+        r"refused \(not retried\): a download follows only http:// and https:// redirects",
+    ):
+        fetch(make_source(http_server.url("x.onnx"), CHECKSUM), cache, retries=3, backoff=5)
+    assert sleeps == []
+    assert http_server.requests == ["/x.onnx"]
+    assert list_files(cache) == []
+
+
+def test_an_http_redirect_is_followed(http_server, make_source: MakeSource, cache: Path) -> None:
+    http_server.add("real.onnx", DATA)
+    http_server.redirects["/old.onnx"] = http_server.url("real.onnx")
+    path = fetch(make_source(http_server.url("old.onnx"), CHECKSUM), cache)
+    assert path.read_bytes() == DATA
+    assert http_server.requests == ["/old.onnx", "/real.onnx"]
+
+
+def test_an_interrupted_download_leaves_no_partial_file(
+    http_server, make_source: MakeSource, cache: Path, list_files: ListFiles
+) -> None:
+    http_server.add("big.onnx", DATA)
+
+    def interrupt(done: int, total: int | None) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fetch(make_source(http_server.url("big.onnx"), CHECKSUM), cache, progress=interrupt)
+    assert list_files(cache) == []
+
+
+def test_a_fetch_sweeps_what_killed_fetchers_left(
+    http_server, make_source: MakeSource, cache: Path, list_files: ListFiles
+) -> None:
+    from dlspec_ray.artifacts.cache import owner_tag
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead_tag = f"{child.pid}.1@{owner_tag().split('@')[1]}"  # this host, a pid that is gone
+    partial = cache / "tmp" / f"blob-{dead_tag}-model.onnx-abc123" / "model.onnx"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(DATA[:100])
+    unrelated = cache / "tmp" / "notes.txt"
+    unrelated.write_text("mine")
+    http_server.add("model.onnx", DATA)
+    path = fetch(make_source(http_server.url("model.onnx"), CHECKSUM), cache)
+    assert list_files(cache) == sorted([path, unrelated])
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5"])
+def test_a_bad_deadline_variable_is_a_usage_error(
+    make_source: MakeSource, cache: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("DLSPEC_RAY_DOWNLOAD_DEADLINE_S", value)
+    with pytest.raises(UsageError, match=r"DLSPEC_RAY_DOWNLOAD_DEADLINE_S"):
+        fetch(make_source("x", CHECKSUM), cache)

@@ -7,7 +7,7 @@ __all__ = ["HELP", "NAME", "add_arguments", "handle"]
 import argparse
 
 NAME = "env"
-HELP = "prepare software environments; remove orphaned containers and shared memory"
+HELP = "prepare software environments; remove orphaned containers, shared memory, partial downloads"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,10 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description=(
             "ray.kill ends a host actor without closing its environment. Remove every "
             "dlspec-ray container and /dev/shm folder on this host whose owning process no "
-            "longer runs (containers only where DOCKER_HOST answers)."
+            "longer runs (containers only where DOCKER_HOST answers), and the partial "
+            "downloads and unpacks that dead processes left in the artifact cache."
         ),
     )
     gc.add_argument("--all", action="store_true", help="remove live environments' too")
+    gc.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="the artifact cache to sweep (default: $DLSPEC_RAY_CACHE or ~/.cache/dlspec-ray)",
+    )
     prepare = sub.add_parser(
         "prepare",
         help="build a software manifest's venv, or check its image, before a run",
@@ -40,6 +46,9 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dlspec_ray.artifacts.cache import default_cache_dir, sweep_partial
     from dlspec_ray.environments.sweeper import sweep
 
     report = sweep(everything=args.all)
@@ -50,6 +59,12 @@ def _gc(args: argparse.Namespace) -> int:
     if report.docker_skipped:
         print(f"containers not checked: {report.docker_skipped}")
     print(f"{len(report.containers)} container(s), {len(report.folders)} folder(s) removed")
+    # Live downloads are kept even with --all: only dead owners' (or day-old) partial work goes.
+    cache = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    partial = sweep_partial(cache)
+    for path in partial:
+        print(f"removed {path}")
+    print(f"{len(partial)} partial download(s) or unpack(s) removed from the cache {cache}")
     return 0
 
 

@@ -53,3 +53,29 @@ def test_prepare_reports_the_interpreter_it_will_use(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == (
         f"sw@1.0.0: the process environment is ready: interpreter {sys.executable}"
     )
+
+
+def test_gc_removes_stale_partial_downloads_but_nothing_else_in_the_cache(
+    capsys, monkeypatch, tmp_path
+):
+    from dlspec_ray.artifacts.cache import owner_tag
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DLSPEC_RAY_CACHE", str(cache))
+    stale = cache / "tmp" / f"blob-{child.pid}.1@{owner_tag().split('@')[1]}-m.onnx-abc123"
+    stale.mkdir(parents=True)
+    (stale / "m.onnx").write_bytes(b"half")
+    unrelated = [cache / "tmp" / "notes.txt", cache / "blob-m.onnx-abc123"]
+    for path in unrelated:
+        path.write_text("not dlspec-ray's")
+    assert main(["env", "gc"]) == 0
+    out = capsys.readouterr().out
+    assert f"removed {stale}\n" in out
+    assert f"1 partial download(s) or unpack(s) removed from the cache {cache}\n" in out
+    assert not stale.exists()
+    assert all(path.read_text() == "not dlspec-ray's" for path in unrelated)
+    assert main(["env", "gc", "--cache-dir", str(tmp_path / "elsewhere")]) == 0
+    assert "0 partial download(s) or unpack(s) removed from the cache " in capsys.readouterr().out

@@ -1,8 +1,11 @@
 """Finding manifests by path, id, ``name@version`` or bare name.
 
-A catalog reads every manifest under its roots once. Files that fail
-validation are kept as problems rather than skipped silently, so a ref that
-matches nothing can say that a broken file may be the one meant.
+A catalog indexes its roots once: of each file it reads only the header (kind,
+id, name, version), under the loader's size, nesting and alias limits, and it
+loads and validates a whole manifest only when a lookup needs it. A file whose
+header cannot be read is a problem of the catalog, reported once on stderr as
+a warning; it never breaks a lookup of another manifest. A ref that matches
+nothing says that a broken file may be the one meant.
 """
 
 from __future__ import annotations
@@ -12,12 +15,20 @@ __all__ = ["MANIFEST_PATH_ENV", "Catalog", "UnknownManifest"]
 import difflib
 import os
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from dlspec_ray.errors import DLSpecError, Problem, UsageError
-from dlspec_ray.spec.loader import MANIFEST_SUFFIXES, load_manifest, validate_paths
+from dlspec_ray.spec.loader import (
+    MANIFEST_SUFFIXES,
+    ManifestHeader,
+    duplicate_id_problem,
+    find_manifest_files,
+    load_manifest,
+    read_header,
+)
 from dlspec_ray.spec.types import KINDS, Manifest
 from dlspec_ray.spec.versions import is_semver, semver_key
 
@@ -25,9 +36,19 @@ MANIFEST_PATH_ENV = "DLSPEC_RAY_MANIFEST_PATH"
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
+# What this process has already warned about, so each broken file is reported once.
+_WARNED: set[str] = set()
+
 
 class UnknownManifest(DLSpecError):
     """A manifest ref names no manifest of the wanted kind, or more than one."""
+
+
+def _warn(problem: Problem, skipped: bool = True) -> None:
+    text = f"{problem} (skipped: this file is not used)" if skipped else str(problem)
+    if text not in _WARNED:
+        _WARNED.add(text)
+        print(f"dlspec-ray: warning: {text}", file=sys.stderr)
 
 
 class Catalog:
@@ -35,16 +56,22 @@ class Catalog:
 
     def __init__(self, roots: Sequence[str | Path]):
         self.roots: tuple[Path, ...] = tuple(_unique_paths(roots))
-        manifests, problems = validate_paths(self.roots)
-        self.manifests: tuple[Manifest, ...] = tuple(manifests)
-        self._by_id: dict[str, list[Manifest]] = defaultdict(list)
-        self._by_ref: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
-        for manifest in manifests:
-            self._by_id[manifest.id].append(manifest)
-            self._by_ref[(manifest.kind, manifest.ref)].append(manifest)
-        # Files that failed validation may hold the manifest a failed lookup meant.
-        self._broken = sorted({p.file for p in problems})
-        self.problems: tuple[Problem, ...] = (*problems, *self._duplicates())
+        headers, problems = _index(self.roots)
+        self.headers: tuple[ManifestHeader, ...] = tuple(headers)
+        self._by_id: dict[str, list[ManifestHeader]] = defaultdict(list)
+        self._by_ref: dict[tuple[str, str], list[ManifestHeader]] = defaultdict(list)
+        for header in headers:
+            self._by_id[header.id].append(header)
+            self._by_ref[(header.kind, header.ref)].append(header)
+        self._loaded: dict[Path, Manifest] = {}
+        # Files that failed to index or load may hold the manifest a failed lookup meant.
+        self._broken: set[str] = {p.file for p in problems}
+        duplicates = self._duplicates()
+        self.problems: tuple[Problem, ...] = (*problems, *duplicates)
+        for problem in problems:
+            _warn(problem)
+        for problem in duplicates:
+            _warn(problem, skipped=False)
 
     @classmethod
     def default(cls, extra_roots: Iterable[str | Path] = ()) -> Catalog:
@@ -57,8 +84,14 @@ class Catalog:
         roots += [Path(p) for p in extra_roots]
         return cls(roots)
 
+    @property
+    def manifests(self) -> tuple[Manifest, ...]:
+        """Every valid manifest under the roots (each loaded now if not yet); broken ones warn."""
+        return tuple(self._load_all(self.headers))
+
     def of_kind(self, kind: str) -> list[Manifest]:
-        return [m for m in self.manifests if m.kind == kind]
+        """Every valid manifest of ``kind``; a broken one is skipped with a warning."""
+        return self._load_all([h for h in self.headers if h.kind == kind])
 
     def resolve(self, ref: str | Path, kind: str) -> Manifest:
         """The one manifest of ``kind`` that ``ref`` names.
@@ -74,25 +107,64 @@ class Catalog:
         if _UUID.fullmatch(text):
             candidates = self._by_id.get(text.lower(), [])
         elif "@" in text:
-            candidates = [m for k in KINDS for m in self._by_ref.get((k, text), [])]
+            candidates = [h for k in KINDS for h in self._by_ref.get((k, text), [])]
         else:
             candidates = self._latest(text, kind)
-        return self._pick(text, kind, candidates)
+        return self._load(self._pick(text, kind, candidates))
 
-    def _latest(self, name: str, kind: str) -> list[Manifest]:
-        named = [m for m in self.manifests if m.name == name]
-        same_kind = [m for m in named if m.kind == kind]
+    def _load(self, header: ManifestHeader) -> Manifest:
+        """The whole manifest ``header`` indexes; ManifestError if it does not validate."""
+        self._check_unique_id(header)
+        if header.path not in self._loaded:
+            try:
+                self._loaded[header.path] = load_manifest(header.file)
+            except DLSpecError:
+                self._broken.add(header.file)
+                raise
+        return self._loaded[header.path]
+
+    def _load_all(self, headers: Iterable[ManifestHeader]) -> list[Manifest]:
+        loaded = []
+        for header in headers:
+            try:
+                loaded.append(self._load(header))
+            except DLSpecError as error:
+                problems = getattr(error, "problems", None) or [
+                    Problem(header.file, "", str(error))
+                ]
+                for problem in problems:
+                    _warn(problem)
+        return loaded
+
+    def _check_unique_id(self, header: ManifestHeader) -> None:
+        for other in self._by_id[header.id]:
+            if other.digest != header.digest:
+                first, second = sorted((header.file, other.file))
+                raise UsageError(
+                    f"{second}: id: {first} has the same id {header.id} with different "
+                    "content, so which one is meant is ambiguous; give one of them a new id"
+                )
+
+    def _latest(self, name: str, kind: str) -> list[ManifestHeader]:
+        named = [h for h in self.headers if h.name == name]
+        same_kind = [h for h in named if h.kind == kind]
         if not same_kind:
             return named  # empty, or of another kind: _pick explains
-        newest = max(semver_key(m.version) for m in same_kind)
-        return [m for m in same_kind if semver_key(m.version) == newest]
+        newest = max(semver_key(h.version) for h in same_kind)
+        return [h for h in same_kind if semver_key(h.version) == newest]
 
-    def _pick(self, ref: str, kind: str, candidates: list[Manifest]) -> Manifest:
-        matching = [m for m in candidates if m.kind == kind]
-        if len(matching) == 1:
+    def _pick(self, ref: str, kind: str, candidates: list[ManifestHeader]) -> ManifestHeader:
+        matching = [h for h in candidates if h.kind == kind]
+        # Identical copies of one file (same id, same text) are one manifest.
+        distinct: dict[tuple[str, str], ManifestHeader] = {}
+        for header in matching:
+            distinct.setdefault((header.id, header.digest), header)
+        if len(distinct) == 1:
             return matching[0]
-        if len(matching) > 1:
-            files = ", ".join(str(m.path) for m in matching)
+        for header in distinct.values():
+            self._check_unique_id(header)  # one id, two contents: UsageError naming both
+        if distinct:
+            files = ", ".join(h.file for h in distinct.values())
             raise UnknownManifest(
                 f"{ref!r} names more than one {kind} manifest ({files}); "
                 "give each a distinct id and name@version"
@@ -107,7 +179,7 @@ class Catalog:
     def _not_found(self, ref: str, kind: str) -> str:
         searched = ", ".join(str(r) for r in self.roots) or "no folders"
         message = f"no {kind} manifest matches {ref!r} (searched: {searched})"
-        known = sorted(m.ref for m in self.of_kind(kind))
+        known = sorted({h.ref for h in self.headers if h.kind == kind})
         close = difflib.get_close_matches(ref, known, n=3, cutoff=0.6)
         if close:
             message += "; did you mean " + " or ".join(f"{c!r}" for c in close) + "?"
@@ -132,25 +204,54 @@ class Catalog:
         manifest = load_manifest(path)
         if manifest.kind != kind:
             raise UnknownManifest(f"expected a {kind} manifest, got {manifest.kind}: {str(path)!r}")
+        for header in self._by_id.get(manifest.id, []):
+            if header.path == path.resolve():
+                self._check_unique_id(header)
         return manifest
 
     def _duplicates(self) -> list[Problem]:
+        """Ids with two contents, and name@version refs with two ids: problems of the later file."""
         problems = []
-        groups = [("id", ms) for ms in self._by_id.values()]
-        groups += [("name@version", ms) for ms in self._by_ref.values()]
-        for what, group in groups:
+        for group in self._by_id.values():
             first = group[0]
             for other in group[1:]:
-                value = first.id if what == "id" else f"{first.kind} {first.ref}"
-                problems.append(
-                    Problem(
-                        str(other.path),
-                        "id" if what == "id" else "version",
-                        f"duplicate {what} {value}: {first.path} has it too; "
-                        "give each manifest its own",
+                if other.digest != first.digest:
+                    problems.append(
+                        duplicate_id_problem(other.file, other.id_line, other.id, first.file)
                     )
-                )
+        for group in self._by_ref.values():
+            first = group[0]
+            for other in group[1:]:
+                if other.id != first.id:
+                    problems.append(
+                        Problem(
+                            other.file,
+                            "version",
+                            f"duplicate name@version {first.kind} {first.ref}: {first.file} has "
+                            "it too, with another id; give each manifest its own",
+                        )
+                    )
         return problems
+
+
+def _index(roots: Sequence[Path]) -> tuple[list[ManifestHeader], list[Problem]]:
+    """The headers of every manifest file under ``roots``, each file once, and what failed."""
+    headers: list[ManifestHeader] = []
+    problems: list[Problem] = []
+    seen: set[Path] = set()
+    for root in roots:
+        if not root.exists():
+            problems.append(Problem(str(root), "", "no such file or directory"))
+            continue
+        for file in find_manifest_files(root):
+            if file.resolve() in seen:
+                continue
+            seen.add(file.resolve())
+            header, found = read_header(file)
+            problems.extend(found)
+            if header is not None:
+                headers.append(header)
+    return headers, problems
 
 
 def _looks_like_path(text: str) -> bool:

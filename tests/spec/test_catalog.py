@@ -133,16 +133,44 @@ def test_broken_files_are_kept_as_problems_not_skipped(
     assert f"dlspec-ray validate {tmp_path / 'root'}" in message
 
 
-def test_duplicate_ids_and_refs_are_problems(
+def test_identical_copies_of_a_manifest_are_one_manifest(
+    write: Write, valid_texts: dict[str, str], tmp_path: Path
+) -> None:
+    write("root/a.yaml", valid_texts["hardware"])
+    write("root/copy/a.yaml", valid_texts["hardware"])
+    catalog = Catalog([tmp_path / "root"])
+    assert catalog.problems == ()
+    assert catalog.resolve("test-gpu-box@1.2.0", "hardware").name == "test-gpu-box"
+    assert catalog.resolve("test-gpu-box", "hardware").version == "1.2.0"
+
+
+HARDWARE_ID = "5b0c6a5e-1f2d-4c3b-9a8e-7d6c5b4a3f21"
+
+
+@pytest.mark.parametrize(
+    "ref", ["test-gpu-box@1.2.0", "test-gpu-box", HARDWARE_ID, "test-gpu-box@1.3.0"]
+)
+def test_one_id_with_two_contents_is_a_problem_and_ambiguous(
+    write: Write, valid_texts: dict[str, str], tmp_path: Path, ref: str
+) -> None:
+    first = write("root/a.yaml", valid_texts["hardware"])
+    second = write("root/b.yaml", valid_texts["hardware"].replace("1.2.0", "1.3.0"))
+    catalog = Catalog([tmp_path / "root"])
+    assert [(p.file, p.field, p.line) for p in catalog.problems] == [(str(second), "id", 2)]
+    assert str(first) in catalog.problems[0].message
+    both = rf"{second}: id: {first} has the same id {HARDWARE_ID} with different content"
+    with pytest.raises(UsageError, match=rf"{both}.*give one of them a new id"):
+        catalog.resolve(ref, "hardware")
+
+
+def test_one_name_at_version_with_two_ids_is_a_problem_and_ambiguous(
     write: Write, valid_texts: dict[str, str], tmp_path: Path
 ) -> None:
     first = write("root/a.yaml", valid_texts["hardware"])
-    second = write("root/b.yaml", valid_texts["hardware"])
+    write("root/b.yaml", valid_texts["hardware"].replace("-7d6c5b4a3f21", "-000000000001"))
     catalog = Catalog([tmp_path / "root"])
-    problems = sorted((p.field, p.message) for p in catalog.problems)
-    assert [field for field, _ in problems] == ["id", "version"]
-    assert all(str(first.resolve()) in message for _, message in problems)
-    assert {p.file for p in catalog.problems} == {str(second.resolve())}
+    assert [p.field for p in catalog.problems] == ["version"]
+    assert str(first) in catalog.problems[0].message
     with pytest.raises(UnknownManifest, match=r"names more than one hardware manifest"):
         catalog.resolve("test-gpu-box@1.2.0", "hardware")
 
@@ -216,3 +244,76 @@ def test_of_kind(catalog: Catalog) -> None:
         "1.9.0",
         "2.0.0-rc.1",
     ]
+
+
+def test_a_catalog_indexes_headers_and_loads_only_what_a_lookup_needs(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import dlspec_ray.spec.catalog as catalog_module
+
+    loaded: list[str] = []
+    real = catalog_module.load_manifest
+
+    def counting(path):
+        loaded.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(catalog_module, "load_manifest", counting)
+    fresh = Catalog([tmp_path / "root"])
+    assert len(fresh.headers) == 8 and loaded == []
+    assert fresh.resolve("test-net@1.9.0", "model").version == "1.9.0"
+    assert fresh.resolve("test-net@1.9.0", "model").version == "1.9.0"
+    assert loaded == ["net-1.9.0.yaml"]
+    assert [m.kind for m in fresh.of_kind("dataset")] == ["dataset"]
+    assert loaded == ["net-1.9.0.yaml", "dataset.yaml"]
+
+
+OPTIONS = "options: {top_k: 5, nested: {a: [1, 2]}}"
+
+
+def _indented(text: str) -> str:
+    return "".join(f"  {line}\n" for line in text.splitlines())
+
+
+def _bomb() -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (lambda model: model.replace(OPTIONS, "options:\n" + _indented(_bomb())), "aliases"),
+        (lambda model: model + "deep: " + "[" * 10_000 + "]" * 10_000 + "\n", "nested more"),
+        (lambda model: _bomb() + model, "refused: aliases"),
+        (lambda model: model + ("# padding\n" * 220_000), "refused: the file is"),
+        (lambda model: model.replace("kind: model", "kind: [model"), "invalid YAML"),
+        (lambda model: model.replace("id: 8e3f9d81", "id: 9e3f9d81-nope"), "id: expected a UUID"),
+    ],
+    ids=["bomb-in-options", "deep", "bomb-at-top", "large", "bad-yaml", "bad-id"],
+)
+def test_a_broken_file_in_a_root_warns_once_and_breaks_no_other_ref(
+    write: Write,
+    valid_texts: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    bad: Callable[[str], str],
+    message: str,
+) -> None:
+    write("root/good.yaml", valid_texts["software"])
+    broken = write("root/bad.yaml", bad(valid_texts["model"]))
+    for _ in range(2):
+        catalog = Catalog([tmp_path / "root"])
+        assert catalog.resolve("test-ort@1.0.0", "software").name == "test-ort"
+        assert catalog.resolve("test-ort", "software").name == "test-ort"
+        catalog.of_kind("model")  # the broken model is skipped, not raised
+    err = capsys.readouterr().err
+    assert err.count("dlspec-ray: warning:") == 1, err
+    assert f"dlspec-ray: warning: {broken}" in err
+    assert err.rstrip().endswith("(skipped: this file is not used)")
+    assert message in err
+    assert len(err.splitlines()) == 1
+    with pytest.raises((ManifestError, UnknownManifest)):
+        catalog.resolve("test-net@1.0.0", "model")

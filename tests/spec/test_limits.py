@@ -149,3 +149,72 @@ def test_a_bad_size_limit_is_a_usage_error(
     monkeypatch.setenv(MAX_MANIFEST_BYTES_ENV, value)
     with pytest.raises(UsageError, match=rf"\${MAX_MANIFEST_BYTES_ENV}: {message}"):
         max_manifest_bytes()
+
+
+@pytest.fixture
+def away_from_the_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No ./manifests and no $DLSPEC_RAY_MANIFEST_PATH: only the roots a test names."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("DLSPEC_RAY_MANIFEST_PATH", raising=False)
+    return work
+
+
+def _by_name_args(copies, *extra: str) -> list[str]:
+    """A dry run of mnist-8 looked up by name@version in the copies' root."""
+    args = copies.run_args("--dry-run", "--manifests", str(copies.root), *extra)
+    args[args.index("--model") + 1] = "mnist-8@1.0.0"
+    return args
+
+
+def test_an_alias_bomb_in_a_manifests_root_does_not_break_an_unrelated_run(
+    mnist_manifests, away_from_the_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = (tmp_path / "manifests" / mnist_manifests.FILES["model"]).read_text()
+    bombs = tmp_path / "bombs"
+    bombs.mkdir()
+    start = model.index("\nid:")
+    (bombs / "bomb.yaml").write_text(
+        model[:start].replace("mnist-8", "bomb") + "\n" + alias_bomb() + model[start:]
+    )
+    assert main(_by_name_args(mnist_manifests, "--manifests", str(bombs))) == 0
+    captured = capsys.readouterr()
+    assert "dry run: nothing was started or run." in captured.out
+    warnings = [line for line in captured.err.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert str(bombs / "bomb.yaml") in warnings[0] and "refused: aliases" in warnings[0]
+    # validate still reports it as an error.
+    assert main(["validate", str(bombs)]) == 2
+    assert "bomb.yaml:" in capsys.readouterr().out
+
+
+def test_duplicate_ids_with_different_content_fail_validate_and_a_run(
+    mnist_manifests, away_from_the_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = Path(mnist_manifests.path("model"))
+    second = tmp_path / "manifests" / "models" / "mnist-8-edited.yaml"
+    second.write_text(first.read_text().replace("author: ONNX Model Zoo", "author: Someone Else"))
+    assert main(["validate", str(tmp_path / "manifests")]) == 2
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if "duplicate id" in line]
+    assert ":2: id: duplicate id e0b800cb-f477-4b52-b88f-57ef5c2f8694: " in line
+    assert str(first) in line and str(second) in line and "give one of them a new id" in line
+
+    assert main(_by_name_args(mnist_manifests)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    [line] = [line for line in err.splitlines() if "error" in line]
+    assert str(first) in line and str(second) in line
+    assert "has the same id e0b800cb-f477-4b52-b88f-57ef5c2f8694 with different content" in line
+    assert line.endswith("give one of them a new id")
+
+
+def test_an_identical_copy_of_a_manifest_is_fine(
+    mnist_manifests, away_from_the_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = Path(mnist_manifests.path("model"))
+    (first.parent / "copy.yaml").write_text(first.read_text())
+    assert main(["validate", str(tmp_path / "manifests")]) == 0
+    assert main(_by_name_args(mnist_manifests)) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -347,3 +347,17 @@ def test_bad_limits_are_usage_errors(
     monkeypatch.setenv(variable, value)
     with pytest.raises(UsageError, match=match):
         safe_unpack(archive, tmp_path / "out")
+
+
+def test_a_small_archive_may_compress_well(tmp_path: Path) -> None:
+    archive = tmp_path / "mask.npy.gz"
+    archive.write_bytes(gzip.compress(bytes(MIB)))  # about 1000:1, but only 1 MiB
+    out = safe_unpack(archive, tmp_path / "out")
+    assert (out / "mask.npy").stat().st_size == MIB
+
+
+def test_zip_folders_are_unpacked_as_folders(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "x.zip", {"empty/": b"", "d/": b"", "d/f.txt": b"1"})
+    out = safe_unpack(archive, tmp_path / "out")
+    assert (out / "empty").is_dir()
+    assert (out / "d" / "f.txt").read_bytes() == b"1"

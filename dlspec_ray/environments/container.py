@@ -11,7 +11,7 @@ owning process, so the sweeper can remove it if the actor is killed.
 
 from __future__ import annotations
 
-__all__ = ["CONTAINER_IO", "DockerEnvironment", "device_requests", "resource_limits"]
+__all__ = ["CONFINEMENT", "CONTAINER_IO", "DockerEnvironment", "device_requests", "resource_limits"]
 
 import contextlib
 import os
@@ -36,6 +36,16 @@ CONTAINER_IO = "/dlspec-ray/io"
 CONTAINER_AGENT = "/opt/dlspec-ray/agent"
 # The container's own /dev/shm, for frameworks that use it (data loaders, NCCL).
 SHM_SIZE = 1 << 30
+# What stage code in the container may not do, whoever wrote it: write to the image
+# (the root filesystem is read-only; /tmp is a private scratch tmpfs), use any Linux
+# capability, gain privileges through setuid binaries, or fork without bound.
+CONFINEMENT: dict[str, Any] = {
+    "read_only": True,
+    "tmpfs": {"/tmp": "rw,nosuid,nodev,size=1g,mode=1777"},
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges"],
+    "pids_limit": 512,
+}
 
 
 def device_requests(gpu_ids: Sequence[str | int]) -> list[Any]:
@@ -140,6 +150,7 @@ class DockerEnvironment(RemoteEnvironment):
             "volumes": self._volumes(folder, ctx),
             "device_requests": device_requests(self.placement.gpu_ids),
             "working_dir": CONTAINER_IO,
+            **CONFINEMENT,
             **resource_limits(self.placement),
         }  # fmt: skip
 

@@ -46,6 +46,9 @@ class RunOptions:
     allow_unverified: bool = False
     # Echo what stage code prints to stderr too (it always goes to the run's stage.log).
     verbose: bool = False
+    # A stage call that runs longer ends its host actor; its shard is reported, and the
+    # others go on. Generous: a load or a first batch may compile kernels for minutes.
+    stage_timeout_s: float | None = 3600.0
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "actors", "limit", "batches_per_call", "depth"):
@@ -58,6 +61,9 @@ class RunOptions:
             raise UsageError(f"max_errors: expected 0 or more, got {self.max_errors!r}")
         if self.max_errors < 0:
             raise UsageError(f"max_errors: expected 0 or more, got {self.max_errors!r}")
+        timeout = self.stage_timeout_s
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise UsageError(f"stage_timeout_s: expected seconds > 0, got {timeout!r}")
         if not isinstance(self.ready_timeout_s, (int, float)) or self.ready_timeout_s <= 0:
             raise UsageError(f"ready_timeout_s: expected seconds > 0, got {self.ready_timeout_s!r}")
         if not isinstance(self.options, Mapping):

@@ -201,6 +201,7 @@ def plan(
         run_id=run_id,
         allow_unverified=options.allow_unverified,
         data_roots=_data_roots(task),
+        stage_timeout_s=options.stage_timeout_s,
     )
     return Plan(
         task=task,

@@ -248,7 +248,8 @@ class Session:
             result = outcome.result
             if result is None:  # the shard never ran: its rows say why
                 node = outcome.node_id if outcome.node_id in data else next(iter(data))
-                result = ray.get(data[node].failed_shard.remote(sink, outcome.shard, outcome.error))
+                why = _why_not_run(outcome.error or "", opts.stage_timeout_s)
+                result = ray.get(data[node].failed_shard.remote(sink, outcome.shard, why))
             first_result_at = first_result_at or time.perf_counter()
             output.add(result)
             failed[0] += result.failed
@@ -325,6 +326,17 @@ class Session:
         self.close()
 
 
+def _why_not_run(error: str, stage_timeout_s: float | None) -> str:
+    """The error a shard's rows carry; a dead actor may have ended itself on a hung stage."""
+    if error.startswith("host actor died") and stage_timeout_s is not None:
+        first = error.splitlines()[0][:300]
+        return (
+            f"{first} (if a stage ran past --stage-timeout {stage_timeout_s:g}s, the actor "
+            "ended itself: its stderr says so)"
+        )
+    return error
+
+
 def _spec_key(spec: HostSpec) -> tuple[Any, ...]:
     return (
         spec.model.id,
@@ -338,4 +350,5 @@ def _spec_key(spec: HostSpec) -> tuple[Any, ...]:
         spec.setup,
         spec.allow_unverified,
         spec.data_roots,
+        spec.stage_timeout_s,
     )

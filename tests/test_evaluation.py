@@ -276,3 +276,25 @@ def test_stage_prints_go_to_the_stage_log_and_json_stays_json(
     printed = capsys.readouterr()
     assert json.loads(printed.out)["samples"] == 64
     assert "hello from pre-process 64" in printed.err
+
+
+def test_a_stage_that_never_returns_ends_its_actor_not_the_run(
+    repo_cwd, mnist_manifests, tmp_path, capsys
+):
+    """Every pre-process call hangs: the run still ends, each hung shard reported."""
+    mnist_manifests.edit(
+        "model",
+        "      batch = np.asarray(data)\n",
+        "      batch = np.asarray(data)\n      __import__('time').sleep(100000)\n",
+    )
+    out = tmp_path / "run"
+    args = mnist_manifests.run_args(
+        "--limit", "128", "--batch-size", "64", "--stage-timeout", "20",
+        "--max-errors", "1000", "--out", str(out),
+    )  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["samples"] == 128
+    assert summary["errors"]["count"] == 128  # both shards hung: each reported, none lost
+    messages = " ".join(m["message"] for m in summary["errors"]["messages"])
+    assert "--stage-timeout 20s" in messages

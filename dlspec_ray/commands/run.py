@@ -83,6 +83,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds host actors may take to start (default 300)",
     )
     add(
+        "--stage-timeout",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="seconds one stage call may take before its host actor is ended and its shard "
+        "reported as failed (default 3600)",
+    )
+    add(
         "--allow-host-setup",
         action="store_true",
         help="run the hardware manifest's setup commands on each node that holds a host actor",
@@ -123,6 +131,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         allow_host_setup=args.allow_host_setup,
         allow_unverified=args.allow_unverified,
         verbose=args.verbose,
+        stage_timeout_s=args.stage_timeout,
     )
 
 

@@ -17,7 +17,7 @@ from dlspec_ray.environments import Placement, make_environment
 from dlspec_ray.hardware.setup import run_setup_commands, setup_failure
 from dlspec_ray.runtime.node_data import current_node_id
 from dlspec_ray.spec.types import HardwareManifest, ModelManifest, SoftwareManifest
-from dlspec_ray.stages import Envelope, StageChain, build_context, format_stage_error
+from dlspec_ray.stages import Envelope, StageChain, Watchdog, build_context, format_stage_error
 
 
 class ShardSink(Protocol):
@@ -56,6 +56,8 @@ class HostSpec:
     # Local folders the dataset's sources are read from; an environment in a container
     # must see them (and the node's cache) at the same paths.
     data_roots: tuple[str, ...] = ()
+    # A stage call longer than this ends the host actor (--stage-timeout); None: no limit.
+    stage_timeout_s: float | None = None
 
 
 class HostActor:
@@ -72,7 +74,7 @@ class HostActor:
         self.environment = make_environment(
             spec.environment, spec.software, placement=_placement(spec)
         )
-        self.chain = StageChain(self.environment)
+        self.chain = StageChain(self.environment, Watchdog(spec.stage_timeout_s))
         started = time.perf_counter()
         try:
             self.setup_error = setup_failure(self.host_setup, len(spec.setup))

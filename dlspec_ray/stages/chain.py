@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dlspec_ray.environments.base import Environment
+from dlspec_ray.stages.watchdog import Watchdog
 
 # Timings are reported under these short names; the manifest keys are the long ones.
 _TIMED = {"pre-process": "pre", "run": "run", "post-process": "post"}
@@ -31,8 +32,9 @@ class Envelope:
 
 
 class StageChain:
-    def __init__(self, environment: Environment):
+    def __init__(self, environment: Environment, watchdog: Watchdog | None = None):
         self.environment = environment
+        self.watchdog = watchdog or Watchdog(None)
 
     def pre(self, batch: Any) -> Envelope:
         return self._hop("pre-process", Envelope(batch))
@@ -47,7 +49,8 @@ class StageChain:
         if envelope.error is not None:
             return envelope
         try:
-            call = self.environment.call(stage, envelope.value)
+            with self.watchdog.watch(stage):
+                call = self.environment.call(stage, envelope.value)
         except Exception as exc:
             return replace(envelope, value=None, error=format_stage_error(stage, exc))
         log = envelope.log + (f"[{stage}]\n{call.output}" if call.output else "")

@@ -473,6 +473,7 @@ KIND_RULES: dict[str, Record] = {
                                 "a CPU architecture or a list of them",
                             ),
                             doc="x86_64, aarch64, ...; or a list of acceptable ones. Absent: any.",
+                            default=(),
                         ),
                         Field("ncpu", Number(positive=True), doc="CPUs per host actor."),
                     ],

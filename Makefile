@@ -9,7 +9,7 @@ OUT ?= runs/default
 # Wheels the tests install offline (scripts/test-prep.py fills it; kept across runs).
 WHEELHOUSE ?= $(HOME)/.cache/dlspec-ray/wheelhouse
 
-.PHONY: venv run test test-prep lint format bench bench-driver clean
+.PHONY: venv run test test-prep lint format bench bench-driver fuzz clean
 
 venv: $(STAMP) $(EFFNET_ONNX)
 
@@ -58,6 +58,10 @@ bench: venv
 # Long: mnist-8 on 10k, 100k and 1M samples; the driver's peak RSS and streaming throughput.
 bench-driver: venv
 	$(BIN)/python benchmarks/bench_driver_memory.py
+
+# Long: 100,000 examples per fuzz test of the manifest loader and validator (about 70 min).
+fuzz: venv
+	DLSPEC_RAY_FUZZ_EXAMPLES=100000 $(BIN)/python -m pytest -q tests/spec/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -183,3 +183,34 @@ class ManifestCopies:
             "--no-progress",
             *extra,
         ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def photo_archive():
+    """``make(folder, source_of)``: the sample photos packed as ``folder/photos.tar.gz``
+    (``test/<class>/<file>``, the layout the image-folder reader refuses on its own), and a
+    copy of the imagenet-samples manifest that reads it with ``unpack: true, path: test``
+    from ``source_of(archive)`` (the path itself, or a URL it is served at)."""
+    import hashlib
+    import tarfile
+
+    def make(folder: Path, source_of=str, name: str = "imagenet-samples-archive") -> Path:
+        archive = folder / "photos.tar.gz"
+        if not archive.exists():
+            with tarfile.open(archive, "w:gz") as tar:
+                tar.add(REPO / "assets" / "imagenet-samples" / "images", arcname="test")
+        checksum = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+        lines = (MANIFESTS / "datasets" / "imagenet-samples.yaml").read_text().splitlines()
+        start = next(i for i, line in enumerate(lines) if line.strip() == "- name: images")
+        lines[start + 1 : start + 3] = [
+            f"    source: {source_of(archive)}",
+            f"    checksum: {checksum}",
+            "    unpack: true",
+            "    path: test",
+        ]
+        text = "\n".join(lines).replace("name: imagenet-samples", f"name: {name}")
+        manifest = folder / f"{name}.yaml"
+        manifest.write_text(text.replace("../../assets/", f"{REPO}/assets/") + "\n")
+        return manifest
+
+    return make

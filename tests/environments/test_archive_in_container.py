@@ -127,32 +127,12 @@ def test_an_image_archive_is_read_from_the_node_cache_inside_a_container(
     assert docker.summary["accuracy"]["top1"] == inline.summary["accuracy"]["top1"] > 0.95
 
 
-def _photo_archive_dataset(tmp_path: Path) -> Path:
-    archive = tmp_path / "photos.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(REPO / "assets" / "imagenet-samples" / "images", arcname="test")
-    checksum = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
-    text = (REPO / "manifests" / "datasets" / "imagenet-samples.yaml").read_text()
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == "- name: images")
-    lines[start + 1 : start + 3] = [
-        f"    source: {archive}",
-        f"    checksum: {checksum}",
-        "    unpack: true",
-        "    path: test",
-    ]
-    text = "\n".join(lines).replace("name: imagenet-samples", "name: imagenet-samples-archive")
-    dataset = tmp_path / "photos.yaml"
-    dataset.write_text(text.replace("../../assets/", f"{REPO}/assets/") + "\n")
-    return dataset
-
-
 def test_the_photo_archive_is_classified_inside_a_container_as_inline(
-    repo_cwd, tmp_path, docker_engine, onnxruntime_image
+    repo_cwd, tmp_path, docker_engine, onnxruntime_image, photo_archive
 ):
     if not (REPO / "assets" / "efficientnet-lite0" / "efficientnet-lite0.onnx").is_file():
         pytest.skip("the EfficientNet-Lite0 graph is made by `make venv`; it is not there")
-    dataset = _photo_archive_dataset(tmp_path)
+    dataset = photo_archive(tmp_path)
     tables = {}
     for software in ("onnxruntime-cpu", "onnxruntime-cpu-docker"):
         result = dlspec_ray.evaluate(

@@ -14,7 +14,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import tarfile
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,8 +37,6 @@ def http_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("http")
     for name in MNIST_FILES:
         (root / name).write_bytes((REPO / "assets" / "mnist" / name).read_bytes())
-    with tarfile.open(root / "photos.tar.gz", "w:gz") as tar:
-        tar.add(REPO / "assets" / "imagenet-samples" / "images", arcname="test")
     handler = functools.partial(_Quiet, directory=str(root))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -89,23 +86,6 @@ def mnist_over_http(tmp_path: Path, http_root) -> Path:
     return _manifest(tmp_path, "mnist-http", text)
 
 
-def photos_over_http(tmp_path: Path, http_root) -> Path:
-    root, url = http_root
-    text = (REPO / "manifests" / "datasets" / "imagenet-samples.yaml").read_text()
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == "- name: images")
-    # The folder source becomes the archive on the server; the reader sees its test/ folder.
-    lines[start + 1 : start + 3] = [
-        f"    source: {url}/photos.tar.gz",
-        f"    checksum: {_sha(root / 'photos.tar.gz')}",
-        "    unpack: true",
-        "    path: test",
-    ]
-    text = "\n".join(lines).replace("name: imagenet-samples", "name: imagenet-samples-http")
-    text = text.replace("../../assets/", f"{REPO}/assets/")
-    return _manifest(tmp_path, "photos-http", text + "\n")
-
-
 def run_on_cluster(cluster, caches, tmp_path, *args: str) -> tuple[Path, dict]:
     out = tmp_path / "run"
     command = [
@@ -144,10 +124,12 @@ def test_each_node_fetches_its_own_copy_and_the_driver_none(cluster, caches, tmp
 
 
 def test_an_archive_with_a_sub_folder_is_unpacked_and_read_on_each_node(
-    cluster, caches, tmp_path, http_root
+    cluster, caches, tmp_path, http_root, photo_archive
 ):
     pytest.importorskip("ai_edge_litert")
-    dataset = photos_over_http(tmp_path, http_root)
+    root, url = http_root
+    # Packed into the served folder, read by each node from the server.
+    dataset = photo_archive(root, lambda archive: f"{url}/{archive.name}", "photos-http")
     out, summary = run_on_cluster(
         cluster, caches, tmp_path,
         "--model", "mobilenet-v1-0.25-128-quant-tflite@1.0.0", "--dataset", str(dataset),

@@ -10,8 +10,9 @@ from __future__ import annotations
 __all__ = ["ProcessEnvironment"]
 
 import os
+import resource
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,19 @@ from dlspec_ray.spec.types import SoftwareManifest
 
 # Variables of the host's interpreter that would leak its packages into the environment's.
 _HOST_ONLY = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP", "PYTHONSAFEPATH")
+
+
+def memory_limit(nbytes: int | None) -> Callable[[], None] | None:
+    """What the interpreter runs before the agent: the hardware manifest's ``memory`` as
+    its data limit (RLIMIT_DATA: heap and private mappings, what allocations use), so a
+    stage that asks for more gets a MemoryError instead of taking the node's memory."""
+    if not nbytes:
+        return None
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_DATA, (nbytes, nbytes))
+
+    return apply
 
 
 class ProcessEnvironment(RemoteEnvironment):
@@ -56,6 +70,7 @@ class ProcessEnvironment(RemoteEnvironment):
                  "--socket", str(socket_path)],
                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=str(socket_path.parent),
+                preexec_fn=memory_limit(self.placement.memory),
             )  # fmt: skip
 
     def _exit_code(self, wait_s: float) -> int | None:

@@ -129,3 +129,21 @@ def test_a_bad_interpreter_path_is_refused_before_anything_starts(python, messag
     manifest = software(python=python.format(tmp=tmp_path), path=Path("sw.yaml"))
     with pytest.raises(EnvironmentUnavailable, match="^sw.yaml: " + message):
         ProcessEnvironment.prepare(manifest)
+
+
+def test_the_hardware_memory_is_the_interpreters_limit():
+    """memory: 512MiB in the hardware manifest: 2 GiB for one array is a MemoryError there,
+    and the environment goes on serving calls within the limit."""
+    from dlspec_ray.environments import Placement, RemoteStageError
+
+    stages = {
+        "run": stage("run", "import numpy as np\nreturn int(np.ones(data, dtype=np.uint8).sum())")
+    }
+    environment = ProcessEnvironment(None, placement=Placement(memory=512 * 2**20))
+    environment.start(stages, {})
+    try:
+        with pytest.raises(RemoteStageError, match=r"MemoryError|Unable to allocate"):
+            environment.call("run", 2 * 2**30)
+        assert environment.call("run", 2**20).value == 2**20
+    finally:
+        environment.close()

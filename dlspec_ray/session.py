@@ -52,6 +52,8 @@ class Session:
         # (dataset, cache dir, allow_unverified) -> {node id: NodeData actor}
         self._data_key: tuple[Any, ...] | None = None
         self._data: dict[str, Any] = {}
+        # The in-flight record of the embedded Ray this session started (see inflight.py).
+        self._ray_record: Path | None = None
 
     def evaluate(
         self,
@@ -98,9 +100,13 @@ class Session:
     @property
     def connection(self) -> RayConnection:
         if self._connection is None:
+            from dlspec_ray.inflight import remember, sweep_inflight
             from dlspec_ray.runtime import connect
 
+            sweep_inflight()  # what killed drivers left: their staging folders, their Ray
             self._connection = connect(self.address, num_cpus=self.num_cpus)
+            if self._connection.owned and self._connection.temp_dir:
+                self._ray_record = remember("ray-temp", self._connection.temp_dir)
         return self._connection
 
     def cluster(self) -> ClusterView:
@@ -190,6 +196,8 @@ class Session:
         if plan.index is None:
             raise UsageError("the plan has no dataset index; make it with Session.plan()")
         check_host_setup(plan.task.hardware, allowed=plan.options.allow_host_setup)
+        from dlspec_ray.inflight import forget, remember
+
         output = open_output(
             out,
             overwrite=overwrite,
@@ -197,6 +205,7 @@ class Session:
             phases=phases,
             echo=plan.options.verbose,
         )
+        record = remember("staging", output.staging) if output.staging else None
         try:
             summary = self._stream(plan, output)
             output.publish()
@@ -204,6 +213,7 @@ class Session:
             output.discard()
             raise
         finally:
+            forget(record)
             if not all(s.checksum for s in plan.task.dataset.sources):
                 # Bytes no checksum fixes may change before the next run: read them again then.
                 self.release_data()
@@ -316,8 +326,12 @@ class Session:
         if self._data:
             self.release_data()
         if self._connection is not None:
+            from dlspec_ray.inflight import forget
+
             self._connection.close()
             self._connection = None
+            forget(self._ray_record)
+            self._ray_record = None
 
     def __enter__(self) -> Session:
         return self

@@ -18,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description=(
             "ray.kill ends a host actor without closing its environment. Remove every "
             "dlspec-ray container and /dev/shm folder on this host whose owning process no "
-            "longer runs (containers only where DOCKER_HOST answers), and the partial "
-            "downloads and unpacks that dead processes left in the artifact cache."
+            "longer runs (containers only where DOCKER_HOST answers), the partial "
+            "downloads and unpacks that dead processes left in the artifact cache, and what "
+            "killed drivers left: staging folders, their embedded Ray's temp dir and processes."
         ),
     )
     gc.add_argument("--all", action="store_true", help="remove live environments' too")
@@ -65,6 +66,12 @@ def _gc(args: argparse.Namespace) -> int:
     for path in partial:
         print(f"removed {path}")
     print(f"{len(partial)} partial download(s) or unpack(s) removed from the cache {cache}")
+    from dlspec_ray.inflight import sweep_inflight
+
+    left = sweep_inflight()
+    for line in left:
+        print(line)
+    print(f"{len(left)} staging folder(s), Ray temp dir(s) and process(es) of killed runs cleaned")
     return 0
 
 

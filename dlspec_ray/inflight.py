@@ -1,0 +1,120 @@
+"""What a running driver holds on this machine, written down so that a killed one can be swept.
+
+A driver killed with SIGKILL cleans nothing: its run's staging folder stays beside
+``--out``, its embedded Ray's temp dir stays in ``/tmp``, and that Ray's processes
+linger. While it runs, the driver keeps one small record per such thing under
+``<cache>/inflight/``, naming itself (pid and start time) and the path. The record goes
+when the thing is cleaned up normally. ``dlspec-ray env gc`` (and each new session) sweeps
+the records whose owner is gone: it removes exactly the paths they name, and ends only the
+processes of this user whose command line names that Ray's temp dir.
+"""
+
+from __future__ import annotations
+
+__all__ = ["forget", "remember", "sweep_inflight"]
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import time
+import uuid
+from pathlib import Path
+
+from dlspec_ray.artifacts import default_cache_dir
+from dlspec_ray.environments.owner import HOST, owner_alive, owner_token
+
+# What a record may name, and how a path of that kind must look to be removed.
+_KINDS = {"staging": ".partial-", "ray-temp": "dlspec-ray-"}
+
+
+def _records_dir() -> Path:
+    return default_cache_dir() / "inflight"
+
+
+def remember(kind: str, path: str | Path) -> Path:
+    """Write down that this process holds ``path`` (a staging folder, a Ray temp dir)."""
+    if kind not in _KINDS:
+        raise ValueError(f"unknown kind of in-flight record {kind!r}")
+    folder = _records_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / f"{kind}-{uuid.uuid4().hex[:12]}.json"
+    data = {"kind": kind, "path": str(path), "owner": owner_token(), "host": HOST}
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(record)
+    return record
+
+
+def forget(record: Path | None) -> None:
+    if record is not None:
+        with contextlib.suppress(FileNotFoundError):
+            record.unlink()
+
+
+def sweep_inflight() -> list[str]:
+    """Clean what dead drivers of this host left; returns what was removed or ended."""
+    folder = _records_dir()
+    done: list[str] = []
+    for record in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("host") != HOST or owner_alive(str(data.get("owner", ""))):
+            continue
+        path = Path(str(data.get("path", "")))
+        marker = _KINDS.get(str(data.get("kind")))
+        if marker is None or marker not in path.name:
+            forget(record)  # not a path of ours: never remove it
+            continue
+        if data["kind"] == "ray-temp":
+            done += [f"ended process {pid}" for pid in _end_processes_naming(str(path))]
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            done.append(f"removed {path}")
+        forget(record)
+    return done
+
+
+def _end_processes_naming(path: str, wait_s: float = 10.0) -> list[int]:
+    """SIGTERM, then SIGKILL, this user's processes whose command line names ``path``."""
+    pids = _processes_naming(path)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and any(_running(p) for p in pids):
+            time.sleep(0.1)
+        if not any(_running(p) for p in pids):
+            break
+    return pids
+
+
+def _processes_naming(path: str) -> list[int]:
+    found = []
+    uid = os.getuid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            cmdline = (
+                (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            )
+        except OSError:
+            continue
+        if path in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

@@ -214,3 +214,27 @@ def photo_archive():
         return manifest
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tmpfs():
+    """``with tmpfs(where, *options) as mount:``: a fresh 4 MiB tmpfs mounted on ``where``
+    (made if missing), unmounted after; skips the test where it cannot mount (not root)."""
+    import contextlib
+    import subprocess
+
+    @contextlib.contextmanager
+    def mount(where: Path, *options: str):
+        where.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN)")
+        flags = ",".join(["size=4m", *options])
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", flags, "tmpfs", str(where)])
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (mount exited {done.returncode})")
+        try:
+            yield where
+        finally:
+            subprocess.run(["umount", str(where)], check=True)
+
+    return mount

@@ -8,32 +8,12 @@ without it those tests skip and say why).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dlspec_ray.cli import main
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, *options: str) -> Iterator[Path]:
-    """A fresh tmpfs mounted on ``where`` (made if missing); skips the test without root."""
-    where.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN)")
-    flags = ",".join(["size=4m", *options])
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", flags, "tmpfs", str(where)], check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (mount exited {done.returncode})")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
 
 
 @pytest.fixture
@@ -105,7 +85,7 @@ def test_the_working_directory_is_refused_as_out(mnist_manifests, tmp_path, monk
 
 
 @pytest.mark.usefixtures("no_ray")
-def test_an_empty_mount_point_is_refused(mnist_manifests, tmp_path, capsys):
+def test_an_empty_mount_point_is_refused(mnist_manifests, tmp_path, capsys, tmpfs):
     with tmpfs(tmp_path / "mnt") as mnt:
         refused(
             capsys,
@@ -118,7 +98,7 @@ def test_an_empty_mount_point_is_refused(mnist_manifests, tmp_path, capsys):
 
 
 @pytest.mark.usefixtures("no_ray")
-def test_a_read_only_filesystem_is_refused(mnist_manifests, tmp_path, capsys):
+def test_a_read_only_filesystem_is_refused(mnist_manifests, tmp_path, capsys, tmpfs):
     with tmpfs(tmp_path / "ro", "ro") as ro:
         refused(
             capsys,

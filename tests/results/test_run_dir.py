@@ -7,32 +7,13 @@ those tests skip and say why.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dlspec_ray.errors import UsageError
 from dlspec_ray.results import LEDGER_NAME, SUMMARY_NAME, check_out_dir, is_run_dir, publish
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, *options: str) -> Iterator[Path]:
-    """A fresh tmpfs mounted on ``where`` (made if missing); skips the test without root."""
-    where.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN)")
-    flags = ",".join(["size=4m", *options])
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", flags, "tmpfs", str(where)], check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (mount exited {done.returncode})")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
 
 
 def a_run(path: Path, marker: str = SUMMARY_NAME) -> Path:
@@ -159,14 +140,14 @@ def test_a_relative_out_is_checked_where_it_really_is(tmp_path, monkeypatch):
         check_out_dir(Path("../out"), overwrite=True)
 
 
-def test_a_mount_point_is_refused(tmp_path):
+def test_a_mount_point_is_refused(tmp_path, tmpfs):
     with tmpfs(tmp_path / "mnt") as mnt:
         with pytest.raises(UsageError, match=r"is a mount point.*choose a folder inside it"):
             check_out_dir(mnt, overwrite=False)
         check_out_dir(mnt / "run", overwrite=False)  # a folder inside it is fine
 
 
-def test_a_read_only_filesystem_is_refused(tmp_path):
+def test_a_read_only_filesystem_is_refused(tmp_path, tmpfs):
     with (
         tmpfs(tmp_path / "ro", "ro") as ro,
         pytest.raises(UsageError, match=r"/ro is on a read-only filesystem"),

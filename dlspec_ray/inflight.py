@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from dlspec_ray.artifacts import default_cache_dir
-from dlspec_ray.environments.owner import HOST, owner_alive, owner_token
+from dlspec_ray.owner import HOST, owner_alive, owner_token
 
 # What a record may name, and how a path of that kind must look to be removed.
 _KINDS = {"staging": ".partial-", "ray-temp": "dlspec-ray-"}

@@ -1,10 +1,11 @@
-"""Who owns an environment's leftovers, written into their names and labels.
+"""Who owns a leftover, written into its name, label or record.
 
-``ray.kill`` ends a host actor without running ``__ray_shutdown__``, so what its
-environment held (a container, a shared-memory folder) outlives it. Each of
-those carries its owner's host, pid and process start time, and the sweeper
-removes the ones whose owner is gone. The start time tells a live owner from a
-later process that happens to reuse its pid.
+``ray.kill`` ends a host actor without running ``__ray_shutdown__``, and a killed
+process cleans nothing: what it held (a container, a shared-memory folder, a
+partial download, a staging folder) outlives it. Each of those carries its
+owner's host, pid and process start time, and the sweepers remove the ones whose
+owner is gone. The start time tells a live owner from a later process that
+happens to reuse its pid. Every layer may use this module.
 """
 
 from __future__ import annotations

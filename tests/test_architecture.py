@@ -15,8 +15,8 @@ import dlspec_ray
 PACKAGE = Path(dlspec_ray.__file__).parent
 # DESIGN.md's layers, lowest first; the top level (cli, evaluation, ...) is above them all.
 LAYERS = ["spec", "artifacts", "hardware", "environments", "stages", "runtime", "results"]
-# Modules every layer may use: the error types and the plugin registry.
-FOUNDATION = {"errors", "plugins"}
+# Modules every layer may use: the error types, the plugin registry, process ownership.
+FOUNDATION = {"errors", "owner", "plugins"}
 SUBPACKAGES = [*LAYERS]
 
 

@@ -49,6 +49,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from dlspec_ray.owner import owner_alive, owner_token
+
 ENV_VAR = "DLSPEC_RAY_CACHE"
 
 # Work folders that cannot be tied to a process on this host are removed after this long.
@@ -139,31 +141,7 @@ def owner_tag() -> str:
     START (the process's start time, from /proc) tells a live owner from a later
     process that reuses its pid; HOST is a short hash of the host name.
     """
-    pid = os.getpid()
-    return f"{pid}.{_start_ticks(pid) or 0}@{_HOST_KEY}"
-
-
-def _start_ticks(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            text = f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    rest = text.rsplit(")", 1)[-1].split()  # the command name may hold spaces and ')'
-    return rest[19] if len(rest) > 19 else None
-
-
-def _owner_alive(pid: int, start: str) -> bool:
-    current = _start_ticks(pid)
-    if current is not None:
-        return start in ("0", current)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return f"{owner_token()}@{_HOST_KEY}"
 
 
 def sweep_partial(cache: Path, *, max_age_s: float = STALE_AFTER_S) -> list[Path]:
@@ -187,7 +165,7 @@ def sweep_partial(cache: Path, *, max_age_s: float = STALE_AFTER_S) -> list[Path
                 continue
             owned = _OWNED.match(entry.name)
             if owned and owned["host"] == _HOST_KEY:
-                stale = not _owner_alive(int(owned["pid"]), owned["start"])
+                stale = not owner_alive(f"{owned['pid']}.{owned['start']}")
             else:
                 stale = now - _last_change(entry) > max_age_s
             if stale:

@@ -27,7 +27,7 @@ AGENT_MODULES = (
     "environments/base.py",
     "environments/runner.py",
     "environments/shm.py",
-    "environments/owner.py",
+    "owner.py",
     "environments/wire.py",
     "spec/types.py",
 )

@@ -23,11 +23,11 @@ from dlspec_ray.artifacts.cache import default_cache_dir
 from dlspec_ray.environments.bundle import agent_bundle
 from dlspec_ray.environments.engine import LABEL, docker_client, docker_host
 from dlspec_ray.environments.errors import EnvironmentUnavailable
-from dlspec_ray.environments.owner import HOST, owner_token
 from dlspec_ray.environments.paths import env_cache_dir
 from dlspec_ray.environments.placement import Placement
 from dlspec_ray.environments.remote import RemoteEnvironment
 from dlspec_ray.environments.sweeper import sweep_once
+from dlspec_ray.owner import HOST, owner_token
 from dlspec_ray.spec.types import SoftwareManifest
 
 # Where the environment's shared-memory folder appears inside the container.

@@ -17,7 +17,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from dlspec_ray.environments.owner import owner_token
+from dlspec_ray.owner import owner_token
 
 SHM_PREFIX = "dlspec-ray-"
 # The smallest mapping; arenas grow by doubling, so a run's sizes settle after a few calls.

@@ -15,8 +15,8 @@ import shutil
 from dataclasses import dataclass, field
 
 from dlspec_ray.environments.engine import LABEL
-from dlspec_ray.environments.owner import HOST, owner_alive
 from dlspec_ray.environments.shm import env_dir_owner, shm_root
+from dlspec_ray.owner import HOST, owner_alive
 
 
 @dataclass

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from dlspec_ray.cli import main
-from dlspec_ray.environments.owner import owner_token
 from dlspec_ray.environments.shm import shm_root
+from dlspec_ray.owner import owner_token
 
 
 def test_gc_removes_orphaned_shared_memory_and_says_what_it_did(capsys, monkeypatch, tmp_path):

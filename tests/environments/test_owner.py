@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from dlspec_ray.environments.owner import owner_alive, owner_token
+from dlspec_ray.owner import owner_alive, owner_token
 
 
 def test_this_process_is_alive():

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlspec_ray.environments.owner import owner_token
 from dlspec_ray.environments.shm import SHM_PREFIX, Arena, env_dir_owner, make_env_dir
+from dlspec_ray.owner import owner_token
 
 
 def test_an_env_dir_is_private_and_named_after_its_owner():

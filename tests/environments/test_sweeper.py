@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from dlspec_ray.environments.owner import HOST, owner_token
 from dlspec_ray.environments.shm import shm_root
 from dlspec_ray.environments.sweeper import sweep
+from dlspec_ray.owner import HOST, owner_token
 
 
 @pytest.fixture

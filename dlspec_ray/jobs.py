@@ -48,8 +48,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import unquote, urlparse
 
+from dlspec_ray.artifacts import local_path
 from dlspec_ray.errors import DLSpecError, UsageError
 from dlspec_ray.spec.types import Manifest, Source
 
@@ -101,7 +101,7 @@ def bundle_task(manifests: dict[str, Manifest | None], working_dir: Path) -> Job
         text = Path(manifest.path).read_text()
         rel_manifest = Path("manifests") / kind / Path(manifest.path).name
         for source in local_sources(manifest):
-            original = _local_path(source)
+            original = local_path(source)
             rel_artifact = Path("artifacts") / kind / source.name / original.name
             target = working_dir / rel_artifact
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -301,15 +301,6 @@ def local_sources(manifest: Manifest) -> list[Source]:
         items = value if isinstance(value, tuple) else (value,)
         found += [s for s in items if isinstance(s, Source) and not s.is_remote]
     return found
-
-
-def _local_path(source: Source) -> Path:
-    """Where a local source's file is (the fetcher's rule: file URL, absolute, or relative)."""
-    text = source.source
-    if text.startswith("file:"):
-        return Path(unquote(urlparse(text).path))
-    path = Path(text)
-    return path if path.is_absolute() else Path(os.path.abspath(Path(source.base_dir) / path))
 
 
 def _rewrite_source(text: str, source: Source, new: str, manifest: Manifest) -> str:

@@ -28,8 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         label = "error" if isinstance(exc, DLSpecError) else "failed"
         print(f"dlspec-ray: {label}: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("dlspec-ray: interrupted; nothing was written to --out", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(
+            f"dlspec-ray: interrupted; {exc or 'no shard was complete, so nothing was kept'}",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "ManifestError",
     "PlacementError",
     "Problem",
+    "RunInterrupted",
     "UsageError",
 ]
 
@@ -28,6 +29,16 @@ class DLSpecError(Exception):
 
 class UsageError(DLSpecError):
     """A command-line argument or API parameter is wrong."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, with where its complete shards were kept (exit code 130).
+
+    Still a ``KeyboardInterrupt``, so a notebook or a caller stops as it would
+    have; the message says how to finish the run (``--resume``).
+    """
+
+    exit_code = 130
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 def evaluate(
-    model: str | ModelManifest,
+    model: str | ModelManifest | None = None,
     dataset: str | DatasetManifest | None = None,
     *,
     software: str | SoftwareManifest | None = None,
@@ -46,6 +46,7 @@ def evaluate(
     manifest_roots: Sequence[str | Path] = (),
     address: str | None = None,
     session: Session | None = None,
+    resume: str | Path | None = None,
     **settings: Any,
 ) -> EvaluationResult:
     """Evaluate ``model`` on ``dataset`` on Ray and write a run directory.
@@ -58,6 +59,11 @@ def evaluate(
     one-off session connects to ``address`` (else ``RAY_ADDRESS``, else a Ray
     this process already joined, else an embedded local Ray) and ends its host
     actors, and any Ray it started, on return.
+
+    ``resume`` (the run directory of an interrupted run) finishes that run
+    instead: only the shards its ledger lacks are run, and the manifests,
+    artifacts and result settings must be those it started with (what is not
+    given is taken from its ``run.json``).
     """
     if session is not None and address is not None:
         raise UsageError("address: give it to the Session, not to evaluate(session=...)")
@@ -69,6 +75,7 @@ def evaluate(
         "out": out,
         "overwrite": overwrite,
         "manifest_roots": manifest_roots,
+        "resume": resume,
     }
     if session is not None:
         return session.evaluate(model, dataset, **task_and_run, **settings)

@@ -6,7 +6,9 @@ linger. While it runs, the driver keeps one small record per such thing under
 ``<cache>/inflight/``, naming itself (pid and start time) and the path. The record goes
 when the thing is cleaned up normally. ``dlspec-ray env gc`` (and each new session) sweeps
 the records whose owner is gone: it removes exactly the paths they name, and ends only the
-processes of this user whose command line names that Ray's temp dir.
+processes of this user whose command line names that Ray's temp dir. A staging folder that
+holds complete shards is not removed but kept for ``run --resume``, moved to its ``--out``
+when that is free.
 """
 
 from __future__ import annotations
@@ -71,11 +73,36 @@ def sweep_inflight() -> list[str]:
             continue
         if data["kind"] == "ray-temp":
             done += [f"ended process {pid}" for pid in _end_processes_naming(str(path))]
-        if path.is_dir():
+        if data["kind"] == "staging" and (kept := _keep_resumable(path)):
+            done.append(kept)
+        elif path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
             done.append(f"removed {path}")
         forget(record)
     return done
+
+
+def _keep_resumable(staging: Path) -> str | None:
+    """A killed run's staging folder that holds complete shards is kept for ``--resume``:
+    moved to its ``--out`` when that is free. Returns what was done, or None (remove it)."""
+    from dlspec_ray.results.ledger import verified_entries
+    from dlspec_ray.results.run_identity import RUN_IDENTITY_NAME, RunIdentity
+
+    if not (staging / RUN_IDENTITY_NAME).is_file():
+        return None
+    try:
+        identity = RunIdentity.read(staging)
+        if not verified_entries(staging):
+            return None
+    except Exception:
+        return None
+    final = Path(identity.out)
+    if final.parent == staging.parent and not final.exists() and not final.is_symlink():
+        staging.rename(final)
+        staging = final
+    return (
+        f"kept the interrupted run in {staging}; finish it with: dlspec-ray run --resume {staging}"
+    )
 
 
 def _end_processes_naming(path: str, wait_s: float = 10.0) -> list[int]:

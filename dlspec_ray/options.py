@@ -49,6 +49,10 @@ class RunOptions:
     # A stage call that runs longer ends its host actor; its shard is reported, and the
     # others go on. Generous: a load or a first batch may compile kernels for minutes.
     stage_timeout_s: float | None = 3600.0
+    # Times a shard is run again after its host actor died under it (killed, its node lost,
+    # a stage past stage_timeout_s) or some of its batches failed; then its samples are
+    # quarantined: reported by id, and the run goes on within max_errors.
+    retries: int = 2
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "actors", "limit", "batches_per_call", "depth"):
@@ -57,6 +61,8 @@ class RunOptions:
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
                 raise UsageError(f"{name}: expected a positive integer, got {value!r}")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            raise UsageError(f"retries: expected 0 or more, got {self.retries!r}")
         if isinstance(self.max_errors, bool) or not isinstance(self.max_errors, int):
             raise UsageError(f"max_errors: expected 0 or more, got {self.max_errors!r}")
         if self.max_errors < 0:

@@ -9,14 +9,16 @@ write their Parquet shards there directly, the driver writes only the ledger
 and, last, ``summary.json``, which is what marks the run complete.
 
 Either way the driver keeps a ledger of complete shards (``ledger.jsonl``):
-one line per shard with its id, sample range, rows and file digest.
+one line per shard with its id, sample range, rows and file digest, after a
+``run.json`` that says what the run is (``results.run_identity``). A run that is
+interrupted keeps what is complete, as a run directory without ``summary.json``
+that ``--resume`` finishes (see ``resume``).
 """
 
 from __future__ import annotations
 
 __all__ = ["RunOutput", "check_output", "is_uri", "open_output"]
 
-import json
 import os
 import shutil
 import sys
@@ -27,13 +29,20 @@ from typing import Any
 
 from dlspec_ray.plan import Plan
 from dlspec_ray.progress import Phases
+from dlspec_ray.results.ledger import LEDGER_NAME, LedgerEntry
 from dlspec_ray.results.parquet_io import SAMPLES_DIR
-from dlspec_ray.results.run_dir import LEDGER_NAME, check_out_dir, publish
+from dlspec_ray.results.run_dir import check_out_dir, publish
+from dlspec_ray.results.run_identity import RunIdentity
+from dlspec_ray.resume import IncompleteRun
 
 # What stage code printed, shard by shard, batch by batch.
 STAGE_LOG_NAME = "stage.log"
+# The samples that failed on every attempt: sample id, shard, batch, error.
+QUARANTINE_NAME = "quarantine.parquet"
 # A stage log bound for object storage is kept in memory until the end: up to this much.
 _REMOTE_LOG_LIMIT = 16 * 2**20
+# Quarantined sample ids listed in summary.json (the quarantine table has them all).
+_LISTED_QUARANTINE = 100
 
 
 def is_uri(out: Any) -> bool:
@@ -57,39 +66,73 @@ class RunOutput:
     phases: Phases
     staging: Path | None = None
     overwrite: bool = False
-    # Samples whose outputs hold NaN or inf, counted by the host actors.
-    nonfinite: int = 0
     # Echo what stage code prints to stderr as well as to the stage log (--verbose).
     echo: bool = False
-    _ledger: list[str] = field(default_factory=list)
+    # Shards with a ledger line (a resumed run starts with its kept ones): each is written
+    # once, so a result that comes twice (a retried call whose first attempt also ended)
+    # leaves no duplicate rows.
+    done: dict[int, LedgerEntry] = field(default_factory=dict)
+    kept: int = 0  # of which, kept from before a resume
+    duplicates: int = 0
     _log: list[str] = field(default_factory=list)
 
-    def add(self, result: Any) -> None:
-        """Record one finished shard: write its rows if they came back, then its ledger line."""
+    def add(self, result: Any, *, attempts: int = 1, ran: bool = True) -> bool:
+        """Record one finished shard: write its rows if they came back, then its ledger line.
+
+        Returns False, writing nothing, for a shard that is already recorded.
+        """
         from dlspec_ray.results.parquet_io import write_shard
 
+        if result.shard_id in self.done:
+            self.duplicates += 1
+            result.table = None
+            return False
         written = result.written
         if result.table is not None:
             written = write_shard(result.table, self.target, result.shard_id)
             result.table = None
-        entry = {
-            "shard": result.shard_id,
-            "start": result.start,
-            "stop": result.stop,
-            "rows": result.rows,
-            "failed": result.failed,
-            "nonfinite": result.nonfinite,
-            "node": result.node_id,
+        entry = LedgerEntry(
+            shard=result.shard_id,
+            start=result.start,
+            stop=result.stop,
+            rows=result.rows,
+            failed=result.failed,
+            nonfinite=result.nonfinite,
+            node=result.node_id,
+            ran=ran,
+            quarantined=result.failed if ran else 0,
+            attempts=attempts,
             **_file_entry(written),
-        }
-        self.nonfinite += result.nonfinite
+        )
         if result.log:
             self._stage_log(
                 f"== shard {result.shard_id} on node {result.node_id[:12]}\n{result.log}"
             )
-        line = json.dumps(entry, sort_keys=True) + "\n"
-        self._ledger.append(line)
-        self._append(LEDGER_NAME, line)
+        self.done[entry.shard] = entry
+        self._append(LEDGER_NAME, entry.as_line())
+        return True
+
+    @property
+    def nonfinite(self) -> int:
+        """Samples whose outputs hold NaN or inf, counted by the host actors."""
+        return sum(e.nonfinite for e in self.done.values())
+
+    def keep_incomplete(self) -> str | None:
+        """After an interruption: leave the complete shards where ``--resume`` finds them.
+
+        Returns where they are, or None when no shard is complete (nothing is kept).
+        A local run goes to ``--out`` when that is free, else stays in its staging folder.
+        """
+        if not any(e.ran for e in self.done.values()):
+            return None
+        if self.staging is None:
+            return str(self.final)
+        final = Path(self.final)
+        if not final.exists() and not final.is_symlink():
+            self.staging.rename(final)
+            self.staging = None
+            return str(final)
+        return str(self.staging)
 
     def finish(
         self,
@@ -119,6 +162,14 @@ class RunOutput:
         )
         summary.update(extra)
         summary["nonfinite_samples"] = self.nonfinite
+        summary["quarantine"] = self._quarantine()
+        if self.kept:
+            summary["resumed"] = {
+                "shards_kept": self.kept,
+                "shards_run": len(self.done) - self.kept,
+            }
+        if self.duplicates:
+            summary["duplicate_results_dropped"] = self.duplicates
         if summary.get("reference"):
             summary["reference"] = with_finite_check(summary["reference"], self.nonfinite)
         summary["status"] = _status(summary, opts.max_errors)
@@ -157,7 +208,45 @@ class RunOutput:
                 os.fsync(f.fileno())
         else:
             # Object storage has no append: the whole ledger is rewritten (one PUT, atomic).
-            self.target.child(name).write_text("".join(self._ledger))
+            self.target.child(name).write_text("".join(e.as_line() for e in self.done.values()))
+
+    def _quarantine(self) -> dict[str, Any]:
+        """Write the quarantine table (samples that failed on every attempt); its summary."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        from dlspec_ray.results.parquet_io import shard_location
+
+        shards = sorted(s for s, e in self.done.items() if e.quarantined)
+        if not shards:
+            return {"samples": 0}
+        columns = ["sample_id", "shard_id", "batch_id", "error"]
+        parts = []
+        for shard in shards:
+            table = pq.read_table(
+                shard_location(self.target, shard).open_input_file(), columns=columns
+            )
+            parts.append(table.filter(pc.is_valid(table["error"])))
+        table = pa.concat_tables(parts)
+        attempts = pa.array(
+            [self.done[s].attempts for s in table["shard_id"].to_pylist()], pa.int32()
+        )
+        table = table.append_column("attempts", attempts)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        self._location(QUARANTINE_NAME).write_bytes(memoryview(sink.getvalue()))
+        ids = table["sample_id"].to_pylist()
+        return {
+            "samples": len(ids),
+            "sample_ids": [str(i) for i in ids[:_LISTED_QUARANTINE]],
+            "table": QUARANTINE_NAME,
+        }
+
+    def _location(self, name: str) -> Any:
+        from dlspec_ray.results.storage import as_location
+
+        return as_location(self.target).child(name)
 
 
 def check_output(out: Any, overwrite: bool) -> None:
@@ -172,21 +261,31 @@ def open_output(
     out: str | Path,
     *,
     overwrite: bool,
-    run_id: str,
+    identity: RunIdentity,
     phases: Phases | None = None,
     echo: bool = False,
+    resume: IncompleteRun | None = None,
 ) -> RunOutput:
-    """Check ``out`` and open the run's output there; nothing is written outside it."""
+    """Check ``out`` and open the run's output there; nothing is written outside it.
+
+    ``run.json`` is written before anything else. With ``resume``, the interrupted
+    run's folder is reopened instead: its kept shards stay, anything a crash left
+    half-recorded (a shard file with no ledger line, a torn line) is dropped.
+    """
     phases = phases or Phases()
+    if resume is not None:
+        return _reopen(resume, phases, echo)
     if is_uri(out):
         store = _store(out)
         if _check_store(store, overwrite):
             store.remove_tree()  # a previous run of ours: object storage cannot swap it whole
+        identity.write(store)
         return RunOutput(final=store, target=store, shard_store=store, phases=phases, echo=echo)
     final = Path(os.path.abspath(os.path.expanduser(out)))
     check_out_dir(final, overwrite)
-    staging = final.parent / f".{final.name}.partial-{run_id}"
+    staging = _staging(final, identity.run_id)
     staging.mkdir(parents=True)
+    identity.write(staging)
     return RunOutput(
         final=final,
         target=staging,
@@ -196,6 +295,51 @@ def open_output(
         overwrite=overwrite,
         echo=echo,
     )
+
+
+def _staging(final: Path, run_id: str) -> Path:
+    return final.parent / f".{final.name}.partial-{run_id}"
+
+
+def _reopen(resume: IncompleteRun, phases: Phases, echo: bool) -> RunOutput:
+    identity = resume.identity
+    if resume.location.is_local:
+        final = Path(identity.out)
+        staging = _staging(final, identity.run_id)
+        here = resume.location.local_path
+        if here != staging:
+            here.rename(staging)  # --out itself, or an older staging folder: ours either way
+        output = RunOutput(
+            final=final,
+            target=staging,
+            shard_store=None,
+            phases=phases,
+            staging=staging,
+            overwrite=True,  # what is at --out now may only be a run: publish() checks
+            echo=echo,
+        )
+    else:
+        store = resume.location
+        output = RunOutput(final=store, target=store, shard_store=store, phases=phases, echo=echo)
+    output.done = dict(resume.done)
+    output.kept = len(resume.done)
+    _drop_unrecorded(output)
+    return output
+
+
+def _drop_unrecorded(output: RunOutput) -> None:
+    """Remove the shard files the ledger does not vouch for, and rewrite the ledger clean."""
+    from dlspec_ray.results.parquet_io import list_shards
+    from dlspec_ray.results.storage import as_location
+
+    target = as_location(output.target)
+    samples = target.child(SAMPLES_DIR)
+    if samples.exists():
+        for shard, location in list_shards(target):
+            if shard not in output.done:
+                location.remove()
+    lines = "".join(e.as_line() for e in output.done.values())
+    output._location(LEDGER_NAME).write_text(lines)
 
 
 def _store(out: Any) -> Any:

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlspec_ray.errors import DLSpecError, UsageError
+from dlspec_ray.errors import DLSpecError, RunInterrupted, UsageError
 from dlspec_ray.plan import ClusterView, Plan, check_host_setup, plan
 from dlspec_ray.progress import Phases, Progress
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dlspec_ray.hardware import ActorResources
     from dlspec_ray.options import RunOptions
     from dlspec_ray.results.run_result import EvaluationResult
+    from dlspec_ray.resume import IncompleteRun
     from dlspec_ray.runtime import HostPool, HostSpec, RayConnection
     from dlspec_ray.spec.types import DatasetManifest
     from dlspec_ray.stages import DatasetIndex
@@ -57,29 +58,69 @@ class Session:
 
     def evaluate(
         self,
-        model: Any,
+        model: Any = None,
         dataset: Any = None,
         *,
         out: str | Path | None = None,
         overwrite: bool = False,
+        resume: Any = None,
         **kwargs: Any,
     ) -> EvaluationResult:
         """``dlspec_ray.evaluate`` on this session's Ray, with its warm host actors.
 
-        Every input is checked before this session connects to Ray.
+        Every input is checked before this session connects to Ray. With ``resume``
+        (an interrupted run's directory), the run is finished instead (see ``resume``).
         """
         from dlspec_ray.preflight import prepare
 
+        if resume is not None:
+            return self._resume(resume, model, dataset, out=out, overwrite=overwrite, **kwargs)
+        if model is None:
+            raise UsageError("model: give the model to evaluate (or resume=RUN_DIR)")
         phases = Phases()
         run_id = uuid.uuid4().hex[:12]
         out = out if out is not None else Path("runs") / run_id
         task, options = prepare(model, dataset, out=out, overwrite=overwrite, **kwargs)
         phases.mark("resolve")
+        plan_ = self._plan_started(task, options, run_id, phases)
+        roots = tuple(str(r) for r in kwargs.get("manifest_roots", ()))
+        return self.execute(plan_, out, overwrite=overwrite, phases=phases, roots=roots)
+
+    def _resume(
+        self, resume: Any, model: Any, dataset: Any, *, out: Any, overwrite: bool, **kwargs: Any
+    ) -> EvaluationResult:
+        """Finish the interrupted run at ``resume``: only the shards its ledger lacks run."""
+        from dlspec_ray.preflight import prepare
+        from dlspec_ray.resume import (
+            check_same_run,
+            find_incomplete,
+            identity_of,
+            resumed_arguments,
+        )
+
+        if overwrite:
+            raise UsageError("resume: a resumed run keeps its shards; it cannot also --overwrite")
+        phases = Phases()
+        incomplete = find_incomplete(resume)
+        identity = incomplete.identity
+        if out is not None and str(out) not in (str(resume), identity.out):
+            raise UsageError(f"out: a resumed run stays where it is ({identity.out})")
+        args = resumed_arguments(identity, {"model": model, "dataset": dataset, **kwargs})
+        task, options = prepare(**args)
+        phases.mark("resolve")
+        plan_ = self._plan_started(task, options, identity.run_id, phases)
+        check_same_run(incomplete, identity_of(plan_, identity.out, identity.roots))
+        return self.execute(plan_, identity.out, phases=phases, resume=incomplete)
+
+    def _plan_started(self, task: Task, options: RunOptions, run_id: str, phases: Phases) -> Plan:
+        """The plan, with its host actors started while the first node indexes the dataset.
+
+        Starting an actor costs a worker process, and indexing a download; neither
+        needs the other. The actor count planned without the index is the one the
+        index gives, except for a dataset of fewer batches than the nodes hold
+        actors; execute() then starts the smaller pool.
+        """
         cluster = self.cluster()
-        # The host actors start while the first node fetches and reads the dataset: each
-        # costs a worker process, and neither needs the other. The actor count planned
-        # without the index is the one the index gives, except for a dataset of fewer
-        # batches than the nodes hold actors; execute() then starts the smaller pool.
         early = plan(task, options, cluster, None, run_id=run_id)
         node, pending = self._start_index(task.dataset, options, early.candidates)
         self.pool(
@@ -92,10 +133,10 @@ class Session:
         phases.mark("start_actors")
         index = self._node_index(pending, node)
         plan_ = plan(task, options, cluster, index.limited(options.limit), run_id=run_id)
-        if plan_.index.samples == 0:
+        if plan_.index is None or plan_.index.samples == 0:
             raise UsageError(f"{task.dataset.path}: the dataset has no samples to evaluate")
         phases.mark("index")
-        return self.execute(plan_, out, overwrite=overwrite, phases=phases)
+        return plan_
 
     @property
     def connection(self) -> RayConnection:
@@ -187,30 +228,50 @@ class Session:
         return pool
 
     def execute(
-        self, plan: Plan, out: str | Path, *, overwrite: bool = False, phases: Phases | None = None
+        self,
+        plan: Plan,
+        out: str | Path,
+        *,
+        overwrite: bool = False,
+        phases: Phases | None = None,
+        resume: IncompleteRun | None = None,
+        roots: tuple[str, ...] = (),
     ) -> EvaluationResult:
-        """Carry out ``plan``, writing its run directory to ``out`` whole or not at all."""
+        """Carry out ``plan``, writing its run directory to ``out``.
+
+        The run directory is whole when this returns. When it is interrupted (Ctrl-C,
+        an error, a lost cluster), the shards complete so far are kept as an incomplete
+        run directory that ``resume`` finishes; with none complete, nothing is left.
+        """
+        from dlspec_ray.inflight import forget, remember
         from dlspec_ray.results.run_result import EvaluationResult
+        from dlspec_ray.resume import identity_of
         from dlspec_ray.run_output import open_output
 
         if plan.index is None:
             raise UsageError("the plan has no dataset index; make it with Session.plan()")
         check_host_setup(plan.task.hardware, allowed=plan.options.allow_host_setup)
-        from dlspec_ray.inflight import forget, remember
-
         output = open_output(
             out,
             overwrite=overwrite,
-            run_id=plan.run_id,
+            identity=identity_of(plan, out, roots),
             phases=phases,
             echo=plan.options.verbose,
+            resume=resume,
         )
         record = remember("staging", output.staging) if output.staging else None
         try:
             summary = self._stream(plan, output)
             output.publish()
-        except BaseException:
-            output.discard()
+        except BaseException as exc:
+            kept = output.keep_incomplete()
+            if kept is None:
+                output.discard()
+                raise
+            note = _kept_note(kept, output, len(plan.shards))
+            if isinstance(exc, KeyboardInterrupt):
+                raise RunInterrupted(note) from None
+            print(f"dlspec-ray: {note}", file=sys.stderr)
             raise
         finally:
             forget(record)
@@ -244,26 +305,44 @@ class Session:
         ray.get([actor.attach.remote(data[node], sink) for actor, node in attached])
         phases.mark("attach" if "start_actors" in phases.seconds else "start_actors")
 
+        def recover(slot: int, node: str) -> str:
+            """Re-attach a host actor Ray restarted (maybe on another node) to its node's data."""
+            data.update(self.node_data(task.dataset, opts, [node]))
+            self._node_index(data[node], node, expect=plan.index)
+            ray.get(pool.actors[slot].attach.remote(data[node], sink))
+            pool.node_ids[slot] = node
+            return node
+
+        kept = [e for e in output.done.values() if e.ran]
+        pending = [
+            s
+            for s in plan.shards
+            if s.shard_id not in output.done or not output.done[s.shard_id].ran
+        ]
         bar = Progress(plan.index.samples, task.model.name, enabled=opts.progress)
-        failed = [0]  # samples in failed batches, read by should_stop
+        bar.update(sum(e.rows for e in kept), sum(e.failed for e in kept))
+        failed = [sum(e.failed for e in kept)]  # samples in failed batches, read by should_stop
         first_result_at = None
         wall_started = time.perf_counter()
         for outcome in run_shards(
             pool.actors,
-            pool.node_ids,
-            plan.shards,
+            list(pool.node_ids),
+            pending,
             depth=opts.depth,
+            retries=opts.retries,
             should_stop=lambda: failed[0] > opts.max_errors,
+            retry=lambda result: result.failed > 0,
+            recover=recover,
+            recover_timeout_s=opts.ready_timeout_s,
         ):
             result = outcome.result
-            if result is None:  # the shard never ran: its rows say why
-                node = outcome.node_id if outcome.node_id in data else next(iter(data))
+            if result is None:  # the shard never ran, or failed on every attempt: rows say why
                 why = _why_not_run(outcome.error or "", opts.stage_timeout_s)
-                result = ray.get(data[node].failed_shard.remote(sink, outcome.shard, why))
+                result = _failed_rows(data, outcome, sink, why)
             first_result_at = first_result_at or time.perf_counter()
-            output.add(result)
-            failed[0] += result.failed
-            bar.update(result.rows, result.failed)
+            if output.add(result, attempts=outcome.attempts, ran=outcome.ran):
+                failed[0] += result.failed
+                bar.update(result.rows, result.failed)
         wall_s = time.perf_counter() - wall_started
         bar.close()
         phases.mark("stream")
@@ -338,6 +417,31 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _failed_rows(data: dict[str, Any], outcome: Any, sink: Any, why: str) -> Any:
+    """The rows of a shard with no result, built by a node that still holds the data."""
+    import ray
+    from ray.exceptions import RayActorError
+
+    nodes = sorted(data, key=lambda n: n != outcome.node_id)
+    for node in nodes:
+        try:
+            return ray.get(data[node].failed_shard.remote(sink, outcome.shard, why))
+        except RayActorError:
+            continue  # that node is gone
+    raise DLSpecError(
+        f"no node holds the dataset any more, so shard {outcome.shard.shard_id} "
+        f"cannot be recorded ({why})"
+    )
+
+
+def _kept_note(kept: str, output: Any, shards: int) -> str:
+    complete = sum(1 for e in output.done.values() if e.ran)
+    return (
+        f"the run stopped with {complete} of {shards} shard(s) complete; they are kept in "
+        f"{kept}. Finish the run with: dlspec-ray run --resume {kept}"
+    )
 
 
 def _why_not_run(error: str, stage_timeout_s: float | None) -> str:

@@ -59,7 +59,12 @@ def test_full_test_set_reproduces_the_zoo_and_passes_the_reference(repo_cwd, tmp
     assert summary["throughput_sps"] > 0
 
     # Nothing but the run itself, and no staging folders beside it.
-    assert sorted(p.name for p in out.iterdir()) == ["ledger.jsonl", "samples", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ledger.jsonl",
+        "run.json",
+        "samples",
+        "summary.json",
+    ]
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
     table = pq.read_table(out / "samples")
     assert table.num_rows == 10_000
@@ -219,7 +224,12 @@ def test_an_existing_run_is_only_replaced_with_overwrite(repo_cwd, tmp_path, cap
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "keep.txt").exists()
     assert main([*args, "--out", str(out), "--overwrite", "--no-progress"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["ledger.jsonl", "samples", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ledger.jsonl",
+        "run.json",
+        "samples",
+        "summary.json",
+    ]
 
 
 NAN_RUN = 'return ctx["model"].run(None, {ctx["inputs"][0]["name"]: data})[0] * float("nan")'

@@ -30,14 +30,28 @@ HELP = "evaluate a model on a dataset"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--model", required=True, help="path, name@version or id")
+    add("--model", help="path, name@version or id (required unless --resume)")
     add("--dataset", help="path, name@version or id (default: the reference's)")
     add("--software", help="default: the reference's, else the first that fits the model")
     add("--hardware", help="default: the reference's, else any node with a CPU")
     add("--reference", help="a reference log to check the run against")
-    add("--batch-size", type=int, default=64, metavar="N")
+    add("--batch-size", type=int, metavar="N", help="samples per batch (default 64)")
     add("--actors", type=int, metavar="K", help="default: as many as the CPUs allow")
     add("--limit", type=int, metavar="N", help="evaluate only the first N samples")
+    add(
+        "--resume",
+        metavar="DIR",
+        help="finish the interrupted run in DIR (its --out): only the shards it lacks run; "
+        "the manifests, artifacts and settings must be the ones it started with",
+    )
+    add(
+        "--retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="times a shard runs again after its host actor died under it or a batch "
+        "failed, before its samples are quarantined (default 2)",
+    )
     add(
         "--max-errors",
         type=int,
@@ -87,8 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=3600.0,
         metavar="S",
-        help="seconds one stage call may take before its host actor is ended and its shard "
-        "reported as failed (default 3600)",
+        help="seconds one stage call may take before its host actor is ended (Ray restarts "
+        "it) and its shard retried (default 3600)",
     )
     add(
         "--allow-host-setup",
@@ -117,8 +131,9 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
     from dlspec_ray.options import RunOptions
 
+    given = {"batch_size": args.batch_size} if args.batch_size is not None else {}
     return RunOptions(
-        batch_size=args.batch_size,
+        **given,
         actors=args.actors,
         limit=args.limit,
         max_errors=args.max_errors,
@@ -132,6 +147,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         allow_unverified=args.allow_unverified,
         verbose=args.verbose,
         stage_timeout_s=args.stage_timeout,
+        retries=args.retries,
     )
 
 
@@ -163,6 +179,10 @@ def handle(args: argparse.Namespace) -> int:
 
     options = run_options(args)
     where = {"out": out_location(args), "overwrite": args.overwrite, "address": args.address}
+    if args.resume:
+        where["resume"] = args.resume
+    elif not args.model:
+        raise UsageError("--model: required (or --resume DIR, to finish an interrupted run)")
     if args.dry_run:
         plan = dry_run(**task_args(args), run=options, **where)
         if args.json:

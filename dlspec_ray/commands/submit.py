@@ -74,6 +74,12 @@ def handle(args: argparse.Namespace) -> int:
             "finish. Drop --no-wait to wait for it, or drop --out and find the run on the "
             "cluster (--cluster-out)."
         )
+    if args.resume or not args.model:
+        raise UsageError(
+            "submit: give --model; --resume is not built for jobs yet: to finish an "
+            "interrupted job's run, submit `dlspec-ray run --resume DIR` as your own job, "
+            "or run it on the cluster's head"
+        )
     address = _job_server(args.address)
     options = run_command.run_options(args)
     task = _resolve(args)

@@ -30,9 +30,9 @@ import uuid
 from pathlib import Path
 
 from dlspec_ray.errors import UsageError
+from dlspec_ray.results.ledger import LEDGER_NAME
 from dlspec_ray.results.summary import SUMMARY_NAME
 
-LEDGER_NAME = "ledger.jsonl"
 # Kernel pseudo-filesystems: writing there fails, or worse, means something else.
 _PSEUDO = (Path("/proc"), Path("/sys"))
 _LISTED = 5

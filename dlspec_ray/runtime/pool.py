@@ -25,6 +25,11 @@ from dlspec_ray.runtime.placement import (
 
 # How often a wait for host actors says what it is waiting for.
 _WAIT_NOTE_S = 10.0
+# How often Ray restarts a host actor that died (killed, out of memory, its node lost, a
+# stage past --stage-timeout), each time in a fresh process with its environment rebuilt.
+# Calls are not retried by Ray (max_task_retries=0): the scheduler retries the shard, after
+# re-attaching the restarted actor to its node's data, which a restart does not keep.
+HOST_ACTOR_RESTARTS = 3
 
 
 class HostSetupError(DLSpecError):
@@ -100,7 +105,9 @@ def start_pool(
         )
     remote_cls = ray.remote(HostActor)
     actors = [
-        remote_cls.options(**request.as_actor_options(), max_concurrency=1).remote(spec)
+        remote_cls.options(
+            **request.as_actor_options(), max_concurrency=1, max_restarts=HOST_ACTOR_RESTARTS
+        ).remote(spec)
         for _ in range(count)
     ]
     pool = HostPool(actors=actors, node_ids=[], request=request, environment={})

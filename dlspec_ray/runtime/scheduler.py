@@ -19,10 +19,13 @@ from __future__ import annotations
 __all__ = ["Shard", "ShardOutcome", "chunk_batches", "run_shards"]
 
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from dlspec_ray.errors import DLSpecError
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class ShardOutcome:
     error: str | None = None
     node_id: str = ""
     attempts: int = 1
+    # False: the shard was never run (the run stopped early, or no actor was left), so a
+    # resumed run runs it; True with an error: every attempt failed (it is quarantined).
+    ran: bool = True
 
 
 # Chunks per actor: two keep each actor's queue full and balance the tail; more cost
@@ -68,6 +74,8 @@ class ShardOutcome:
 CHUNKS_PER_ACTOR = 2
 # A chunk's slice of the dataset stays under this, so its pre-processed tensors stay modest.
 CHUNK_INPUT_BYTES = 16 * 2**20
+# How often the loop looks at actors whose restart it waits for.
+_TICK_S = 1.0
 
 
 def chunk_batches(batches: int, actors: int, batch_bytes: int | None) -> int:
@@ -84,60 +92,124 @@ def chunk_batches(batches: int, actors: int, batch_bytes: int | None) -> int:
     return max(1, min(by_count, by_bytes))
 
 
+@dataclass
+class _Attempt:
+    shard: Shard
+    slot: int
+    attempt: int
+    seq: int
+
+
 def run_shards(
     actors: Sequence[Any],
     node_ids: Sequence[str],
     shards: Sequence[Shard],
     *,
     depth: int = 2,
-    retries: int = 1,
+    retries: int = 2,
     should_stop: Callable[[], bool] = lambda: False,
+    retry: Callable[[Any], bool] = lambda result: False,
+    recover: Callable[[int, str], str] | None = None,
+    recover_timeout_s: float = 300.0,
 ) -> Iterator[ShardOutcome]:
-    """Yield one outcome per shard, as shards finish.
+    """Yield one outcome per shard, as shards finish; never two for one shard.
 
     Only sample ranges travel from here: each actor reads its shard's samples
-    from its own node. A shard whose actor died is retried on another actor up
-    to ``retries`` times (a retried shard replaces its file whole, so it never
-    leaves duplicate rows), then reported with the error; the remaining actors
-    carry on. Shards not started when ``should_stop`` turns true, or when every
-    actor has died, are reported as not run.
+    from its own node. When a call fails because its actor died (killed, its
+    node lost, a stage past its timeout), Ray restarts the actor (``max_restarts``),
+    possibly on another node; once it answers ``ready`` again, ``recover(slot,
+    node_id)`` re-attaches it to its node's data and returns the node, and it
+    takes work again. The shard it was running is retried, on any actor, up to
+    ``retries`` times; the shards queued behind it go back to the queue without
+    losing an attempt. A shard whose result ``retry`` rejects (failed batches) is
+    run again the same way. After its retries a shard is reported with its last
+    error or result. Shards not started when ``should_stop`` turns true, or when
+    no actor is left, are reported as not run.
     """
     import ray
-    from ray.exceptions import RayActorError
+    from ray.exceptions import RayError
 
     queue: deque[tuple[Shard, int]] = deque((s, 0) for s in shards)
     alive = dict(enumerate(actors))
+    node_of = dict(enumerate(node_ids))
     load = dict.fromkeys(alive, 0)
-    in_flight: dict[Any, tuple[Shard, int, int]] = {}
+    in_flight: dict[Any, _Attempt] = {}
+    recovering: dict[Any, tuple[int, float]] = {}  # ready ref -> (slot, since)
+    seq = 0
 
     def submit(slot: int, shard: Shard, attempt: int) -> None:
+        nonlocal seq
         actor = alive[slot]
         pre = actor.pre.remote(shard.spans)
         post = actor.post.remote(actor.run.remote(pre), shard)
-        in_flight[post] = (shard, slot, attempt)
+        seq += 1
+        in_flight[post] = _Attempt(shard, slot, attempt, seq)
         load[slot] += 1
 
-    while queue or in_flight:
-        while queue and alive and not should_stop():
+    def lose(slot: int, failed: _Attempt, error: str) -> Iterator[ShardOutcome]:
+        """The actor in ``slot`` died: wait for Ray to restart it, requeue its shards."""
+        alive.pop(slot, None)
+        load[slot] = 0
+        if recover is not None:
+            recovering[actors[slot].ready.remote()] = (slot, time.monotonic())
+        mine = sorted(
+            [failed, *(a for a in in_flight.values() if a.slot == slot)], key=lambda a: a.seq
+        )
+        for ref in [r for r, a in in_flight.items() if a.slot == slot]:
+            del in_flight[ref]
+        culprit, *behind = mine  # the oldest call was the one running: calls run in order
+        for a in reversed(behind):
+            queue.appendleft((a.shard, a.attempt))
+        if culprit.attempt < retries:
+            queue.appendleft((culprit.shard, culprit.attempt + 1))
+        else:
+            yield ShardOutcome(
+                culprit.shard, None, error, node_of[slot], culprit.attempt + 1, ran=True
+            )
+
+    while True:
+        stopped = should_stop()
+        while queue and alive and not stopped:
             slot = min(alive, key=load.__getitem__)
             if load[slot] >= depth:
                 break
             submit(slot, *queue.popleft())
-        if not in_flight:
+        waiting_for_actor = bool(queue) and bool(recovering) and not stopped
+        if not in_flight and not waiting_for_actor:
             break
-        done, _ = ray.wait(list(in_flight), num_returns=1)
-        shard, slot, attempt = in_flight.pop(done[0])
-        load[slot] -= 1
-        try:
-            result = ray.get(done[0])
-        except RayActorError as exc:
-            alive.pop(slot, None)
-            if attempt < retries and alive:
-                queue.appendleft((shard, attempt + 1))
-                continue
-            yield ShardOutcome(shard, None, f"host actor died: {exc}", node_ids[slot], attempt + 1)
+        done, _ = ray.wait([*in_flight, *recovering], num_returns=1, timeout=_TICK_S)
+        for ref, (_slot, since) in list(recovering.items()):
+            if ref not in done and time.monotonic() - since > recover_timeout_s:
+                del recovering[ref]  # its restart never came: the others carry on
+        if not done:
             continue
-        yield ShardOutcome(shard, result, None, node_ids[slot], attempt + 1)
-    reason = "the evaluation stopped early" if alive else "every host actor died"
+        ref = done[0]
+        if ref in recovering:
+            slot, _ = recovering.pop(ref)
+            try:
+                info = ray.get(ref)
+                if info.get("error"):
+                    continue  # restarted, but its environment would not start again
+                node_of[slot] = recover(slot, info["node_id"]) if recover else info["node_id"]
+            except (RayError, DLSpecError):
+                continue
+            alive[slot], load[slot] = actors[slot], 0
+            continue
+        attempt = in_flight.pop(ref)
+        slot = attempt.slot
+        try:
+            result = ray.get(ref)
+        except RayError as exc:
+            if slot in alive:
+                yield from lose(slot, attempt, f"host actor died: {exc}")
+            else:
+                queue.appendleft((attempt.shard, attempt.attempt))
+            continue
+        load[slot] -= 1
+        if attempt.attempt < retries and retry(result):
+            queue.append((attempt.shard, attempt.attempt + 1))
+            continue
+        yield ShardOutcome(attempt.shard, result, None, node_of[slot], attempt.attempt + 1)
+    reason = "the evaluation stopped early" if (alive or recovering) else "every host actor died"
     for shard, _ in queue:
-        yield ShardOutcome(shard, None, f"not run: {reason}", "", 0)
+        yield ShardOutcome(shard, None, f"not run: {reason}", "", 0, ran=False)

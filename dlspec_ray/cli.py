@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt as exc:
         print(
-            f"dlspec-ray: interrupted; {exc or 'no shard was complete, so nothing was kept'}",
+            f"dlspec-ray: interrupted; {str(exc) or 'no shard was complete, so nothing was kept'}",
             file=sys.stderr,
         )
         return 130

@@ -60,7 +60,7 @@ def identity_of(plan: Plan, out: Any, roots: tuple[str, ...] = ()) -> RunIdentit
         raise UsageError("the plan has no dataset index; make it with Session.plan()")
     task = plan.task
     manifests = {
-        kind: {"ref": m.ref, "digest": manifest_digest(m)}
+        kind: {"ref": m.ref, "digest": manifest_digest(m), "path": str(m.path or "")}
         for kind, m in task.manifests().items()
         if m is not None
     }
@@ -111,8 +111,10 @@ def find_incomplete(resume: Any) -> IncompleteRun:
             )
         location = staged
     identity = RunIdentity.read(location)
-    host, _, token = identity.driver.partition("/")
-    if host == HOST and owner_alive(token):
+    # A local run in progress lives in its staging folder; one kept at --out has stopped.
+    staged = location.is_local and ".partial-" in location.name
+    if (staged or not location.is_local) and _driver_running(identity):
+        _, _, token = identity.driver.partition("/")
         raise UsageError(
             f"--resume {resume}: that run is still going (driver pid {token.split('.')[0]}); "
             "wait for it, or stop it first"
@@ -129,7 +131,9 @@ def resumed_arguments(identity: RunIdentity, given: dict[str, Any]) -> dict[str,
     args = dict(given)
     for kind in ("model", "dataset", "software", "hardware", "reference"):
         if args.get(kind) is None and kind in identity.manifests:
-            args[kind] = identity.manifests[kind]["ref"]
+            entry = identity.manifests[kind]
+            path = entry.get("path")  # the file the run used, while it is there; else its ref
+            args[kind] = path if path and Path(path).is_file() else entry["ref"]
     if not args.get("manifest_roots"):
         args["manifest_roots"] = list(identity.roots)
     run = args.get("run")
@@ -171,11 +175,16 @@ def _staged_beside(location: StorageLocation) -> StorageLocation | None:
         reverse=True,
     )
     for candidate in candidates:
-        identity = RunIdentity.read(candidate)
-        host, _, token = identity.driver.partition("/")
-        if not (host == HOST and owner_alive(token)):
+        if not _driver_running(RunIdentity.read(candidate)):
             return as_location(str(candidate))
     return None
+
+
+def _driver_running(identity: RunIdentity) -> bool:
+    """Whether the driver that wrote ``identity`` may still be running the run: it is
+    alive on this host, and is not this process (a notebook resuming what it stopped)."""
+    host, _, token = identity.driver.partition("/")
+    return host == HOST and token != owner_token() and owner_alive(token)
 
 
 def _is_remote(out: Any) -> bool:

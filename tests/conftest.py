@@ -238,3 +238,17 @@ def tmpfs():
             subprocess.run(["umount", str(where)], check=True)
 
     return mount
+
+
+@pytest.fixture(scope="session")
+def faults():
+    """``tests/faults.py``: stage code that fails on cue, and the exactly-once check."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).with_name("faults.py")
+    spec = importlib.util.spec_from_file_location("dlspec_ray_tests_faults", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

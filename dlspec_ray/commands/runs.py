@@ -42,13 +42,17 @@ def add_storage_option(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from dlspec_ray.results.index import read_index, rebuild_index
+    from dlspec_ray.results.index import find_incomplete_runs, read_index, rebuild_index
     from dlspec_ray.results.storage import as_location, parse_storage_options
 
     root = as_location(args.root, parse_storage_options(args.storage_option))
     records = rebuild_index(root) if args.rebuild else read_index(root)
+    incomplete = find_incomplete_runs(root)
     if args.json:
         print(json.dumps([r.as_dict() for r in records], indent=2))
+        return 0
+    _print_incomplete(incomplete)
+    if not records and incomplete:
         return 0
     if not records:
         print(
@@ -82,3 +86,14 @@ def handle(args: argparse.Namespace) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     print(f"\n{len(records)} run(s) in {root}")
     return 0
+
+
+def _print_incomplete(runs: list) -> None:
+    """Interrupted runs first: each can be finished with ``run --resume``."""
+    for run in runs:
+        print(
+            f"{run.run_id}  incomplete: {run.complete_shards}/{run.shards} shards  "
+            f"{run.model} on {run.dataset}  resume: dlspec-ray run --resume {run.location}"
+        )
+    if runs:
+        print()

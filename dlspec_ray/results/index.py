@@ -201,6 +201,49 @@ def find_run_dirs(root: Location) -> list[StorageLocation]:
     return found
 
 
+@dataclass(frozen=True)
+class IncompleteRunEntry:
+    """A run directory without its summary: interrupted, and resumable with ``--resume``."""
+
+    location: StorageLocation
+    run_id: str
+    model: str
+    dataset: str
+    complete_shards: int
+    shards: int
+
+
+def find_incomplete_runs(root: Location) -> list[IncompleteRunEntry]:
+    """The folders directly in ``root`` that hold a ``run.json`` but no ``summary.json``."""
+    from dlspec_ray.results.ledger import LedgerError, verified_entries
+    from dlspec_ray.results.run_identity import RUN_IDENTITY_NAME, RunIdentity
+
+    base = as_location(root)
+    found = []
+    for name in base.list_dirs():
+        run = base.child(name)
+        if name.startswith(".") or not run.child(RUN_IDENTITY_NAME).exists():
+            continue
+        if run.child(SUMMARY_NAME).exists():
+            continue
+        try:
+            identity = RunIdentity.read(run)
+            done = len(verified_entries(run))
+        except (DLSpecError, LedgerError):
+            continue
+        found.append(
+            IncompleteRunEntry(
+                location=run,
+                run_id=identity.run_id,
+                model=identity.manifests.get("model", {}).get("ref", "?"),
+                dataset=identity.manifests.get("dataset", {}).get("ref", "?"),
+                complete_shards=done,
+                shards=int(identity.layout.get("shards", 0)),
+            )
+        )
+    return found
+
+
 def rebuild_index(root: Location) -> list[RunRecord]:
     """Recreate the index from every ``summary.json`` under ``root``; labels are kept."""
     base = as_location(root)

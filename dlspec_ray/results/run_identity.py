@@ -29,12 +29,26 @@ _VERSION = 1
 
 
 def manifest_digest(manifest: Any) -> str:
-    """SHA-256 of a manifest's content as loaded (not of where it was loaded from)."""
+    """SHA-256 of a manifest's content as loaded, not of where it was loaded from: a copy
+    of the same manifest in another folder has the same digest (the checksums of the
+    artifacts it names are what tie it to their bytes)."""
     data = dataclasses.asdict(manifest) if dataclasses.is_dataclass(manifest) else manifest
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k != "path"}
-    text = json.dumps(data, sort_keys=True, default=str)
+    text = json.dumps(_without_locations(data), sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# Where a manifest and its sources were declared (for error messages), not what they say.
+_LOCATION_KEYS = frozenset({"base_dir", "origin", "field"})
+
+
+def _without_locations(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_locations(v) for k, v in value.items() if k not in _LOCATION_KEYS}
+    if isinstance(value, (list, tuple)):
+        return [_without_locations(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -45,7 +59,7 @@ class RunIdentity:
     # The driver that started it (``owner.owner_token``): a live one means "still running".
     driver: str
     created_at: str
-    # kind -> {"ref": name@version, "digest": manifest_digest}
+    # kind -> {"ref": name@version, "digest": manifest_digest, "path": the file it came from}
     manifests: dict[str, dict[str, str]]
     # "model:NAME" / "dataset:NAME" -> the artifact's or source's checksum ("" when none)
     artifacts: dict[str, str]
@@ -61,7 +75,7 @@ class RunIdentity:
         """What ``other`` (the resume) changes, one line each; empty when it is the same run."""
         changes = []
         for kind in sorted(set(self.manifests) | set(other.manifests)):
-            a, b = self.manifests.get(kind), other.manifests.get(kind)
+            a, b = _content(self.manifests.get(kind)), _content(other.manifests.get(kind))
             if a == b:
                 continue
             if a is None or b is None:
@@ -105,6 +119,10 @@ class RunIdentity:
                 f"{location.describe()}: cannot be read ({exc}); the run cannot be resumed. "
                 "Start it again with --overwrite."
             ) from None
+
+
+def _content(entry: dict[str, str] | None) -> dict[str, str] | None:
+    return None if entry is None else {"ref": entry["ref"], "digest": entry["digest"]}
 
 
 def _ref(entry: dict[str, str] | None) -> str:

@@ -101,7 +101,7 @@ def _keep_resumable(staging: Path) -> str | None:
         staging.rename(final)
         staging = final
     return (
-        f"kept the interrupted run in {staging}; finish it with: dlspec-ray run --resume {staging}"
+        f"kept the interrupted run {staging}: finish it with `dlspec-ray run --resume {staging}`"
     )
 
 

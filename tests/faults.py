@@ -64,3 +64,22 @@ def assert_exactly_once_and_equal(run_dir: Path, clean_dir: Path) -> None:
     assert ids == want.column("sample_id").to_pylist()
     for name in COMPARED[1:]:
         assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
+
+
+def wait_until(condition, what: str, deadline_s: float = 300) -> None:
+    end = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} did not happen within {deadline_s:.0f}s")
+        time.sleep(0.05)
+
+
+def inflight_ray_temp() -> str:
+    """The temp dir of the embedded Ray a driver on this machine recorded (inflight.py)."""
+    import json
+
+    from dlspec_ray.artifacts import default_cache_dir
+
+    records = [json.loads(p.read_text()) for p in (default_cache_dir() / "inflight").glob("*.json")]
+    (path,) = [r["path"] for r in records if r["kind"] == "ray-temp"]
+    return path

@@ -299,7 +299,7 @@ def test_a_stage_that_never_returns_ends_its_actor_not_the_run(
     )
     out = tmp_path / "run"
     args = mnist_manifests.run_args(
-        "--limit", "128", "--batch-size", "64", "--stage-timeout", "20",
+        "--limit", "128", "--batch-size", "64", "--stage-timeout", "20", "--retries", "0",
         "--max-errors", "1000", "--out", str(out),
     )  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err

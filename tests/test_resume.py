@@ -150,3 +150,69 @@ def test_ctrl_c_before_any_shard_keeps_nothing(mnist_manifests, tmp_path, monkey
     assert main(mnist_manifests.run_args(*SHAPE, "--out", str(tmp_path / "run"))) == 130
     assert "no shard was complete, so nothing was kept" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifests"]
+
+
+def start_held_driver(mnist_manifests, tmp_path, faults):
+    """A `dlspec-ray run` in its own process, on its own embedded Ray, held mid-run: one run
+    call waits on the gate, and at least one shard is recorded in its staging folder."""
+    import os
+    import subprocess
+    import sys
+
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    mnist_manifests.edit("model", faults.RUN_LINE, faults.faulty_run_stage(gate, "hold", 5))
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "dlspec_ray.cli",
+            *mnist_manifests.run_args(*SHAPE, "--out", str(out))]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    driver = subprocess.Popen(args, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    faults.wait_for(gate / "waiting", "the held run call")
+
+    def recorded() -> bool:
+        staged = list(tmp_path.glob(".run.partial-*/ledger.jsonl"))
+        return bool(staged) and bool(staged[0].read_text().strip())
+
+    faults.wait_until(recorded, "a recorded shard")
+    return driver, out, gate
+
+
+def test_sigint_to_the_driver_keeps_the_shards_and_resume_finishes(
+    mnist_manifests, tmp_path, clean_run, faults
+):
+    import signal
+
+    driver, out, _ = start_held_driver(mnist_manifests, tmp_path, faults)
+    driver.send_signal(signal.SIGINT)
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode == 130, err
+    assert f"dlspec-ray run --resume {out}" in err and "Traceback" not in err
+    assert (out / "run.json").is_file() and not (out / "summary.json").exists()
+    assert main(["run", "--resume", str(out), "--no-progress"]) == 0
+    faults.assert_exactly_once_and_equal(out, clean_run)
+
+
+def test_after_sigkill_to_the_driver_gc_ends_its_ray_and_keeps_its_shards_for_resume(
+    mnist_manifests, tmp_path, clean_run, faults, capsys
+):
+    import signal
+
+    from dlspec_ray.inflight import _processes_naming
+
+    driver, out, _ = start_held_driver(mnist_manifests, tmp_path, faults)
+    ray_temp = faults.inflight_ray_temp()
+    assert _processes_naming(ray_temp)
+    driver.send_signal(signal.SIGKILL)
+    driver.communicate(timeout=60)
+    assert not out.exists()  # SIGKILL ran nothing: the shards are in the staging folder
+
+    assert main(["env", "gc"]) == 0
+    printed = capsys.readouterr().out
+    assert f"kept the interrupted run {out}" in printed, printed
+    assert f"removed {ray_temp}" in printed, printed
+    assert _processes_naming(ray_temp) == []  # no raylet, worker or agent of that Ray is left
+    assert list(tmp_path.glob(".run.partial-*")) == []
+    assert main(["run", "--resume", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed"]["shards_kept"] >= 1
+    faults.assert_exactly_once_and_equal(out, clean_run)

@@ -23,10 +23,26 @@ _ACTIONS = {
     ),
     "exit": "os._exit(1)\n",
 }
+# Every call from the Nth on waits, each leaving a waiting-<node id>-<pid> file, until
+# ``release``: the test sees which nodes hold work at that moment.
+_HOLD_ALL = (
+    "      import os, pathlib, time, uuid\n"
+    "      import ray\n"
+    "      gate = pathlib.Path({gate!r})\n"
+    '      (gate / f"call-{{uuid.uuid4().hex}}").touch()\n'
+    '      if len(list(gate.glob("call-*"))) >= {at_call}:\n'
+    "        node = ray.get_runtime_context().get_node_id()\n"
+    '        (gate / f"waiting-{{node}}-{{os.getpid()}}").touch()\n'
+    '        while not (gate / "release").exists():\n'
+    "          time.sleep(0.02)\n"
+)
 
 
 def faulty_run_stage(gate: Path, action: str, at_call: int = 3) -> str:
-    """The run stage's code with ``action`` done on call ``at_call`` (once, by one actor)."""
+    """The run stage's code with ``action`` done on call ``at_call`` (once, by one actor);
+    "hold-all" holds that call and every later one instead."""
+    if action == "hold-all":
+        return _HOLD_ALL.format(gate=str(gate), at_call=at_call) + RUN_LINE
     body = _ACTIONS[action].splitlines()
     indented = "".join(f"          {line}\n" for line in body)
     return (

@@ -122,6 +122,26 @@ class LocalCluster:
     process: subprocess.Popen | None = field(repr=False, default=None)
     owns_temp_dir: bool = False
 
+    def remove_node(self, name: str) -> None:
+        """End one worker node (its raylet and workers), as a spot preemption would."""
+        self._ask({"op": "remove", "name": name})
+        self.nodes.pop(name, None)
+
+    def add_node(self, name: str, **args: Any) -> str:
+        """Start one more node with ``add_node`` arguments, as an autoscaler would."""
+        node_id = self._ask({"op": "add", "name": name, "args": args})["node_id"]
+        self.nodes[name] = node_id
+        return node_id
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.process is not None and self.process.stdin and self.process.stdout
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        reply = json.loads(self.process.stdout.readline() or '{"error": "the cluster ended"}')
+        if "error" in reply:
+            raise RuntimeError(f"cluster {request['op']} failed: {reply['error']}")
+        return reply
+
     def stop(self, timeout_s: float = 30) -> None:
         """Ask the child to shut its Cluster down (close its stdin); then stop its session."""
         if self.process is not None and self.process.stdin:
@@ -341,11 +361,27 @@ def _cluster_main(spec: dict[str, Any]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     ids = {names[0]: cluster.head_node.node_id}
+    handles = {}
     for name, args in zip(names[1:], nodes[1:], strict=True):
-        ids[name] = cluster.add_node(**args).node_id
+        handles[name] = cluster.add_node(**args)
+        ids[name] = handles[name].node_id
     cluster.wait_for_nodes()
     print(json.dumps({"address": cluster.address, "nodes": ids}), flush=True)
-    sys.stdin.read()
+    # Requests, one JSON line each, until stdin closes: remove a node, or add one.
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            if request["op"] == "remove":
+                cluster.remove_node(handles.pop(request["name"]))
+                reply: dict[str, Any] = {"removed": request["name"]}
+            else:
+                args = {"node_ip_address": LOOPBACK, **request["args"]}
+                handles[request["name"]] = cluster.add_node(**args)
+                cluster.wait_for_nodes()
+                reply = {"node_id": handles[request["name"]].node_id}
+        except Exception as exc:  # the caller raises it
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(reply), flush=True)
     stop()
     return 0
 

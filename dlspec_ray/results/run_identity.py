@@ -40,7 +40,7 @@ def manifest_digest(manifest: Any) -> str:
 
 
 # Where a manifest and its sources were declared (for error messages), not what they say.
-_LOCATION_KEYS = frozenset({"base_dir", "origin", "field"})
+_LOCATION_KEYS = frozenset({"base_dir", "origin", "field", "file", "line"})
 
 
 def _without_locations(value: Any) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -179,6 +178,8 @@ def test_a_crash_while_loading_is_bad_input_with_the_log_tail(
 def test_a_killed_actor_leaves_an_orphan_that_gc_removes(
     repo_cwd, tmp_path, capsys, docker_engine, onnxruntime_image
 ):
+    import ray
+
     with dlspec_ray.Session() as session:
         result = session.evaluate(
             "mnist-8@1.0.0", "mnist-test@1.0.0", software="onnxruntime-cpu-docker@1.0.0",
@@ -192,12 +193,14 @@ def test_a_killed_actor_leaves_an_orphan_that_gc_removes(
         assert {c.labels["dlspec-ray.actor"] for c in running} == actor_ids
         folders = {c.name for c in running}
         assert folders <= ours()
-        # A crash: SIGKILL to each host actor's process, so no __ray_shutdown__ runs. Not
-        # ray.kill plus dropping the handles: Ray 2.60 ends an actor whose handles go out of
-        # scope gracefully, and that can run __ray_shutdown__ before the kill lands.
+        # What a crash does to an actor Ray will not restart: ray.kill runs no
+        # __ray_shutdown__. The handles stay referenced until the end: Ray 2.60 ends an
+        # actor whose handles go out of scope gracefully, which may stop the container first.
+        killed = list(pool.actors)
+        for actor in killed:
+            ray.kill(actor, no_restart=True)
+        pool.actors = []
         owners = [int(c.labels["dlspec-ray.owner"].split(".")[0]) for c in running]
-        for pid in owners:
-            os.kill(pid, signal.SIGKILL)
 
         # gc removes only the containers of dead owners: poll until the killed actors'
         # processes are gone (a generous deadline: a loaded machine reaps them slowly).
@@ -213,6 +216,61 @@ def test_a_killed_actor_leaves_an_orphan_that_gc_removes(
     assert "2 container(s)" in capsys.readouterr().out
     assert docker_engine.containers.list(all=True, filters=labelled) == []
     assert folders & ours() == set()
+
+
+def test_docker_kill_of_a_container_mid_batch_is_retried_in_a_fresh_one(
+    repo_cwd, mnist_manifests, tmp_path, docker_engine, onnxruntime_image, faults
+):
+    """The held batch waits in the container until the test has killed it with `docker kill`;
+    the host actor starts a fresh container and runs the batch again there."""
+    import threading
+
+    cache = tmp_path / "cache"  # mounted read-only in the container: the gate is seen there
+    gate = cache / "gate"
+    gate.mkdir(parents=True)
+    hold = (
+        "      import pathlib, time\n"
+        f"      gate = pathlib.Path({str(gate)!r})\n"
+        '      if not (gate / "release").exists():\n'
+        '          pathlib.Path("waiting").write_text("held")  # the container\'s own folder\n'
+        '          while not (gate / "release").exists():\n'
+        "              time.sleep(0.02)\n"
+    )
+    mnist_manifests.edit("model", faults.RUN_LINE, hold + faults.RUN_LINE)
+    model, dataset = mnist_manifests.path("model"), mnist_manifests.path("dataset")
+    shape = {"limit": 512, "batch_size": 64, "batches_per_call": 2, "progress": False}
+    clean = dlspec_ray.evaluate(
+        "mnist-8@1.0.0", "mnist-test@1.0.0", out=tmp_path / "clean", **shape
+    )
+    done: dict = {}
+
+    def evaluate() -> None:
+        done["result"] = dlspec_ray.evaluate(
+            model, dataset, software=str(SOFTWARE / "onnxruntime-cpu-docker.yaml"),
+            out=tmp_path / "run", cache_dir=cache, actors=1, **shape,
+        )  # fmt: skip
+
+    worker = threading.Thread(target=evaluate)
+    worker.start()
+
+    def held() -> list:
+        found = []
+        for c in docker_engine.containers.list(filters={"label": "dlspec-ray.managed=1"}):
+            io = [m["Source"] for m in c.attrs["Mounts"] if m["Destination"] == "/dlspec-ray/io"]
+            if io and (Path(io[0]) / "waiting").exists():
+                found.append(c)
+        return found
+
+    faults.wait_until(held, "a batch held in its container")
+    (container,) = held()
+    container.kill()  # `docker kill`: SIGKILL to the agent, mid-batch
+    (gate / "release").touch()
+    worker.join()
+    summary = done["result"].summary
+    assert summary["errors"]["count"] == 0
+    # The killed container was replaced (and removed), not reused.
+    assert container.id not in {c.id for c in docker_engine.containers.list(all=True)}
+    faults.assert_exactly_once_and_equal(tmp_path / "run", clean.out_dir)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ OUT ?= runs/default
 # Wheels the tests install offline (scripts/test-prep.py fills it; kept across runs).
 WHEELHOUSE ?= $(HOME)/.cache/dlspec-ray/wheelhouse
 
-.PHONY: venv run test test-prep lint format bench bench-driver fuzz clean
+.PHONY: venv run test test-prep lint format bench bench-driver soak fuzz clean
 
 venv: $(STAMP) $(EFFNET_ONNX)
 
@@ -58,6 +58,12 @@ bench: venv
 # Long: mnist-8 on 10k, 100k and 1M samples; the driver's peak RSS and streaming throughput.
 bench-driver: venv
 	$(BIN)/python benchmarks/bench_driver_memory.py
+
+# Long: 1M samples through a host actor crash, a driver SIGKILL, env gc and --resume (about
+# 10 min on 2 cores), then the leak test with a sweep of 50 tiny tasks (about 2 min).
+soak: venv
+	$(BIN)/python benchmarks/soak_faults.py
+	DLSPEC_RAY_SOAK_SWEEP_TASKS=50 $(BIN)/python -m pytest -q tests/sweeps/test_runner.py -k tiny
 
 # Long: 100,000 examples per fuzz test of the manifest loader and validator (about 70 min).
 fuzz: venv

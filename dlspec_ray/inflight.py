@@ -100,9 +100,7 @@ def _keep_resumable(staging: Path) -> str | None:
     if final.parent == staging.parent and not final.exists() and not final.is_symlink():
         staging.rename(final)
         staging = final
-    return (
-        f"kept the interrupted run {staging}: finish it with `dlspec-ray run --resume {staging}`"
-    )
+    return f"kept the interrupted run {staging}: finish it with `dlspec-ray run --resume {staging}`"
 
 
 def _end_processes_naming(path: str, wait_s: float = 10.0) -> list[int]:

@@ -23,14 +23,19 @@ class Progress:
         stream: TextIO | None = None,
         enabled: bool = True,
         log_every_s: float = 5.0,
+        done: int = 0,
+        errors: int = 0,
     ):
+        """``done`` and ``errors`` count what was finished before (a resumed run's kept
+        shards): shown in the bar, left out of the rate."""
         self.total = total
         self.label = label
         self.unit = unit
         self.stream = stream or sys.stderr
         self.enabled = enabled
-        self.done = 0
-        self.errors = 0
+        self.done = done
+        self.errors = errors
+        self._before = done
         self._tty = self.stream.isatty()
         self._every = 0.1 if self._tty else log_every_s
         self._started = time.monotonic()
@@ -54,7 +59,7 @@ class Progress:
         fraction = self.done / self.total if self.total else 1.0
         width = 24
         bar = "#" * int(fraction * width) + "-" * (width - int(fraction * width))
-        rate = self.done / elapsed
+        rate = (self.done - self._before) / elapsed
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
         errors = f", {self.errors} errors" if self.errors else ""
         eta_text = f"{eta:.0f}s" if eta != float("inf") else "?"

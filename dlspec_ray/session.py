@@ -319,9 +319,14 @@ class Session:
             for s in plan.shards
             if s.shard_id not in output.done or not output.done[s.shard_id].ran
         ]
-        bar = Progress(plan.index.samples, task.model.name, enabled=opts.progress)
-        bar.update(sum(e.rows for e in kept), sum(e.failed for e in kept))
         failed = [sum(e.failed for e in kept)]  # samples in failed batches, read by should_stop
+        bar = Progress(
+            plan.index.samples,
+            task.model.name,
+            enabled=opts.progress,
+            done=sum(e.rows for e in kept),
+            errors=failed[0],
+        )
         first_result_at = None
         wall_started = time.perf_counter()
         for outcome in run_shards(

@@ -202,13 +202,16 @@ def test_a_reference_mismatch_fails_with_exit_1(repo_cwd, mnist_manifests, tmp_p
     assert "does not match the reference log mnist-8-onnxruntime-reference@1.0.0" in captured.err
 
 
-def test_an_interrupted_run_leaves_nothing_in_out(repo_cwd, tmp_path, monkeypatch):
-    from dlspec_ray import progress
+def test_a_run_interrupted_before_any_shard_leaves_nothing_in_out(
+    repo_cwd, tmp_path, monkeypatch
+):
+    from dlspec_ray import runtime
 
-    def interrupt(self, n, errors=0):
+    def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
+        yield
 
-    monkeypatch.setattr(progress.Progress, "update", interrupt)
+    monkeypatch.setattr(runtime, "run_shards", interrupt)
     with pytest.raises(KeyboardInterrupt):
         dlspec_ray.evaluate("mnist-8@1.0.0", "mnist-test@1.0.0", out=tmp_path / "run", limit=500)
     assert list(tmp_path.iterdir()) == []

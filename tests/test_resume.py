@@ -34,16 +34,24 @@ def clean_run(tmp_path_factory) -> Path:
 
 
 def interrupt_after(monkeypatch, shards: int) -> None:
-    """Ctrl-C in the driver once ``shards`` shards are recorded (the progress line's update)."""
-    from dlspec_ray import progress
+    """Ctrl-C in the driver once ``shards`` shards are recorded (the progress line's update
+    follows each shard's ledger line); with 0, before the first shard is sent."""
+    from dlspec_ray import progress, runtime
 
+    if shards == 0:
+
+        def no_shards(*args, **kwargs):
+            raise KeyboardInterrupt
+            yield
+
+        monkeypatch.setattr(runtime, "run_shards", no_shards)
+        return
     calls = [0]
     original = progress.Progress.update
 
     def update(self, n, errors=0):
         calls[0] += 1
-        # The first update counts what a resume kept; update k + 1 follows shard k's record.
-        if calls[0] > shards:
+        if calls[0] >= shards:
             raise KeyboardInterrupt
         return original(self, n, errors)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["HostActor", "HostSpec", "ShardSink", "check_post_output"]
+__all__ = ["HostActor", "HostSpec", "NotAttached", "ShardSink", "check_post_output"]
 
 import sys
 import time
@@ -18,6 +18,10 @@ from dlspec_ray.hardware.setup import run_setup_commands, setup_failure
 from dlspec_ray.runtime.node_data import current_node_id
 from dlspec_ray.spec.types import HardwareManifest, ModelManifest, SoftwareManifest
 from dlspec_ray.stages import Envelope, StageChain, Watchdog, build_context, format_stage_error
+
+
+class NotAttached(RuntimeError):
+    """A call reached a restarted host actor before the scheduler re-attached it."""
 
 
 class ShardSink(Protocol):
@@ -66,6 +70,8 @@ class HostActor:
     def __init__(self, spec: HostSpec):
         self.spec = spec
         self.node_id = current_node_id()
+        # Set by attach(); a restart (Ray's max_restarts) starts without it.
+        self.data: dict[str, Any] | None = None
         self.setup_error: str | None = None
         self.setup_s = 0.0
         # On the host, before the environment exists: outside any container or task venv.
@@ -133,6 +139,10 @@ class HostActor:
         return len(self.data["ids"])
 
     def pre(self, spans: list[tuple[int, int]]) -> list[Envelope]:
+        if self.data is None:
+            raise NotAttached(
+                "this host actor was restarted and is not attached to its node's data yet"
+            )
         inputs = self.data["inputs"]
         return [self.chain.pre(inputs[a:b]) for a, b in spans]
 

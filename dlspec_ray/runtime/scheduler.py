@@ -18,6 +18,7 @@ from __future__ import annotations
 
 __all__ = ["Shard", "ShardOutcome", "chunk_batches", "run_shards"]
 
+import contextlib
 import math
 import time
 from collections import deque
@@ -98,6 +99,16 @@ class _Attempt:
     slot: int
     attempt: int
     seq: int
+    # The chain's first two calls: read once they failed, so Ray does not log them as
+    # unhandled errors when they are dropped.
+    links: tuple[Any, ...] = ()
+
+    def settle(self) -> None:
+        import ray
+
+        for ref in self.links:
+            with contextlib.suppress(Exception):
+                ray.get(ref, timeout=0)
 
 
 def run_shards(
@@ -141,9 +152,10 @@ def run_shards(
         nonlocal seq
         actor = alive[slot]
         pre = actor.pre.remote(shard.spans)
-        post = actor.post.remote(actor.run.remote(pre), shard)
+        run = actor.run.remote(pre)
+        post = actor.post.remote(run, shard)
         seq += 1
-        in_flight[post] = _Attempt(shard, slot, attempt, seq)
+        in_flight[post] = _Attempt(shard, slot, attempt, seq, (pre, run))
         load[slot] += 1
 
     def lose(slot: int, failed: _Attempt, error: str) -> Iterator[ShardOutcome]:
@@ -157,6 +169,8 @@ def run_shards(
         )
         for ref in [r for r, a in in_flight.items() if a.slot == slot]:
             del in_flight[ref]
+        for a in mine:
+            a.settle()
         culprit, *behind = mine  # the oldest call was the one running: calls run in order
         for a in reversed(behind):
             queue.appendleft((a.shard, a.attempt))

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlspec_ray.errors import DLSpecError, RunInterrupted, UsageError
+from dlspec_ray.errors import DLSpecError, EvaluationFailed, RunInterrupted, UsageError
 from dlspec_ray.plan import ClusterView, Plan, check_host_setup, plan
 from dlspec_ray.progress import Phases, Progress
 
@@ -286,6 +286,8 @@ class Session:
 
         from dlspec_ray.results.shards import ShardBuilder
         from dlspec_ray.runtime import run_shards
+        from dlspec_ray.runtime.pool import HOST_ACTOR_RESTARTS
+        from dlspec_ray.runtime.scheduler import ALL_ACTORS_LOST, FaultCounts
 
         task, opts = plan.task, plan.options
         phases = output.phases
@@ -329,6 +331,8 @@ class Session:
         )
         first_result_at = None
         wall_started = time.perf_counter()
+        counts = FaultCounts()
+        lost = 0  # shards not run because no host actor was left
         for outcome in run_shards(
             pool.actors,
             list(pool.node_ids),
@@ -339,7 +343,11 @@ class Session:
             retry=lambda result: result.failed > 0,
             recover=recover,
             recover_timeout_s=opts.ready_timeout_s,
+            counts=counts,
         ):
+            if not outcome.ran and ALL_ACTORS_LOST in (outcome.error or ""):
+                lost += 1
+                continue  # left out of the ledger: a resume runs it
             result = outcome.result
             if result is None:  # the shard never ran, or failed on every attempt: rows say why
                 why = _why_not_run(outcome.error or "", opts.stage_timeout_s)
@@ -350,6 +358,13 @@ class Session:
                 bar.update(result.rows, result.failed)
         wall_s = time.perf_counter() - wall_started
         bar.close()
+        if lost:
+            raise EvaluationFailed(
+                f"{ALL_ACTORS_LOST} and none came back (Ray restarts each up to "
+                f"{HOST_ACTOR_RESTARTS} times, within --ready-timeout {opts.ready_timeout_s:g}s); "
+                f"{lost} shard(s) did not run. Check the cluster (`ray status`) and the actors' "
+                "stderr"
+            )
         phases.mark("stream")
         extra = {
             "batches_per_call": plan.batches_per_call,
@@ -357,6 +372,7 @@ class Session:
             "resources": pool.request.as_dict(),
             "ray": {"embedded": self.connection.embedded, "version": ray.__version__},
             "shards": len(plan.shards),
+            "faults": counts.as_dict(),
         }
         if first_result_at is not None:
             # From the start of the call to the first shard's result: what a user waits for.

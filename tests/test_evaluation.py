@@ -202,9 +202,7 @@ def test_a_reference_mismatch_fails_with_exit_1(repo_cwd, mnist_manifests, tmp_p
     assert "does not match the reference log mnist-8-onnxruntime-reference@1.0.0" in captured.err
 
 
-def test_a_run_interrupted_before_any_shard_leaves_nothing_in_out(
-    repo_cwd, tmp_path, monkeypatch
-):
+def test_a_run_interrupted_before_any_shard_leaves_nothing_in_out(repo_cwd, tmp_path, monkeypatch):
     from dlspec_ray import runtime
 
     def interrupt(*args, **kwargs):

@@ -16,7 +16,7 @@ several batches (see ``chunk_batches``).
 
 from __future__ import annotations
 
-__all__ = ["Shard", "ShardOutcome", "chunk_batches", "run_shards"]
+__all__ = ["FaultCounts", "Shard", "ShardOutcome", "chunk_batches", "run_shards"]
 
 import contextlib
 import math
@@ -75,6 +75,8 @@ class ShardOutcome:
 CHUNKS_PER_ACTOR = 2
 # A chunk's slice of the dataset stays under this, so its pre-processed tensors stay modest.
 CHUNK_INPUT_BYTES = 16 * 2**20
+# Why shards were not run when no host actor was left: the run is then interrupted, not done.
+ALL_ACTORS_LOST = "every host actor died"
 # How often the loop looks at actors whose restart it waits for.
 _TICK_S = 1.0
 
@@ -91,6 +93,25 @@ def chunk_batches(batches: int, actors: int, batch_bytes: int | None) -> int:
     by_count = math.ceil(batches / (actors * CHUNKS_PER_ACTOR))
     by_bytes = max(1, CHUNK_INPUT_BYTES // max(batch_bytes, 1))
     return max(1, min(by_count, by_bytes))
+
+
+@dataclass
+class FaultCounts:
+    """What went wrong on the way, for the summary: a run that survived faults says so."""
+
+    # Shard attempts after the first: a dead actor's, or a result with failed batches.
+    shard_retries: int = 0
+    # Host actors that died under a call, and of those, the ones Ray restarted and that
+    # were re-attached and took work again.
+    actors_lost: int = 0
+    actors_recovered: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "shard_retries": self.shard_retries,
+            "actors_lost": self.actors_lost,
+            "actors_recovered": self.actors_recovered,
+        }
 
 
 @dataclass
@@ -122,6 +143,7 @@ def run_shards(
     retry: Callable[[Any], bool] = lambda result: False,
     recover: Callable[[int, str], str] | None = None,
     recover_timeout_s: float = 300.0,
+    counts: FaultCounts | None = None,
 ) -> Iterator[ShardOutcome]:
     """Yield one outcome per shard, as shards finish; never two for one shard.
 
@@ -140,6 +162,7 @@ def run_shards(
     import ray
     from ray.exceptions import RayError
 
+    counts = counts if counts is not None else FaultCounts()
     queue: deque[tuple[Shard, int]] = deque((s, 0) for s in shards)
     alive = dict(enumerate(actors))
     node_of = dict(enumerate(node_ids))
@@ -162,6 +185,7 @@ def run_shards(
         """The actor in ``slot`` died: wait for Ray to restart it, requeue its shards."""
         alive.pop(slot, None)
         load[slot] = 0
+        counts.actors_lost += 1
         if recover is not None:
             recovering[actors[slot].ready.remote()] = (slot, time.monotonic())
         mine = sorted(
@@ -175,6 +199,7 @@ def run_shards(
         for a in reversed(behind):
             queue.appendleft((a.shard, a.attempt))
         if culprit.attempt < retries:
+            counts.shard_retries += 1
             queue.appendleft((culprit.shard, culprit.attempt + 1))
         else:
             yield ShardOutcome(
@@ -208,6 +233,7 @@ def run_shards(
             except (RayError, DLSpecError):
                 continue
             alive[slot], load[slot] = actors[slot], 0
+            counts.actors_recovered += 1
             continue
         attempt = in_flight.pop(ref)
         slot = attempt.slot
@@ -221,9 +247,10 @@ def run_shards(
             continue
         load[slot] -= 1
         if attempt.attempt < retries and retry(result):
+            counts.shard_retries += 1
             queue.append((attempt.shard, attempt.attempt + 1))
             continue
         yield ShardOutcome(attempt.shard, result, None, node_of[slot], attempt.attempt + 1)
-    reason = "the evaluation stopped early" if (alive or recovering) else "every host actor died"
+    reason = "the evaluation stopped early" if (alive or recovering) else ALL_ACTORS_LOST
     for shard, _ in queue:
         yield ShardOutcome(shard, None, f"not run: {reason}", "", 0, ran=False)

@@ -83,7 +83,9 @@ def test_os_exit_in_stage_code_once_is_retried_on_a_restarted_actor(
     out = tmp_path / "run"
     assert main(mnist_manifests.run_args(*SHAPE, "--out", str(out))) == 0, capsys.readouterr().err
     assert (gate / "fired").exists()  # the actor did die under a shard
-    assert summary_of(out)["errors"]["count"] == 0
+    summary = summary_of(out)
+    assert summary["errors"]["count"] == 0
+    assert summary["faults"]["actors_lost"] == 1 and summary["faults"]["shard_retries"] == 1
     faults.assert_exactly_once_and_equal(out, clean_run)
 
 
@@ -132,3 +134,41 @@ def test_a_batch_that_always_hangs_is_retried_then_quarantined(
     ok = rows.filter(pc.is_null(rows["error"]))["prediction"].to_pylist()
     want = clean.filter(pc.invert(in_target))["prediction"].to_pylist()
     assert ok == want  # every other sample as in the clean run
+
+
+def test_when_every_actor_is_lost_for_good_the_run_stops_and_resumes_later(
+    mnist_manifests, tmp_path, clean_run, faults, capsys
+):
+    """Restarts are bounded: actors that die and cannot load again end the run (exit 1), its
+    complete shards kept; once the cause is gone, --resume finishes it."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    (gate / "armed").touch()
+    mnist_manifests.edit(
+        "model",
+        faults.RUN_LINE,
+        "      import os, pathlib, uuid\n"
+        f"      gate = pathlib.Path({str(gate)!r})\n"
+        '      (gate / f"call-{uuid.uuid4().hex}").touch()\n'
+        '      if (gate / "armed").exists() and len(list(gate.glob("call-*"))) > 6:\n'
+        '          (gate / "fired").touch()\n'
+        "          os._exit(1)\n" + faults.RUN_LINE,
+    )
+    mnist_manifests.edit(
+        "model",
+        "      import onnxruntime as ort\n",
+        "      import onnxruntime as ort, pathlib\n"
+        f"      gate = pathlib.Path({str(gate)!r})\n"
+        '      if (gate / "armed").exists() and (gate / "fired").exists():\n'
+        '          raise RuntimeError("this model cannot load again")\n',
+    )
+    out = tmp_path / "run"
+    assert main(mnist_manifests.run_args(*SHAPE, "--out", str(out))) == 1
+    err = capsys.readouterr().err
+    assert "every host actor died and none came back" in err and "Traceback" not in err
+    assert f"dlspec-ray run --resume {out}" in err
+    assert (out / "run.json").is_file() and not (out / "summary.json").exists()
+
+    (gate / "armed").unlink()  # the cause is gone: the same manifests now run
+    assert main(["run", "--resume", str(out), "--no-progress"]) == 0
+    faults.assert_exactly_once_and_equal(out, clean_run)

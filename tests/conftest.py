@@ -252,3 +252,19 @@ def faults():
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def clean_run(tmp_path_factory, ray_session, faults) -> Path:
+    """The fault tests' reference: the shipped mnist-8 on ``faults.SHAPE``, run once."""
+    from dlspec_ray.cli import main
+
+    out = tmp_path_factory.mktemp("clean") / "run"
+    args = [
+        "run", "--model", str(MANIFESTS / "models/mnist-8.yaml"),
+        "--dataset", str(MANIFESTS / "datasets/mnist-test.yaml"),
+        "--software", str(MANIFESTS / "software/onnxruntime-cpu.yaml"),
+        "--no-progress", *faults.SHAPE, "--out", str(out),
+    ]  # fmt: skip
+    assert main(args) == 0
+    return out

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+# The runs the fault tests compare: 1,024 samples in 8 shards of 2 batches, over 2 actors.
+SHAPE = ("--limit", "1024", "--batch-size", "64", "--batches-per-call", "2", "--actors", "2")
+
 RUN_LINE = '      return ctx["model"].run(None, {ctx["inputs"][0]["name"]: data})[0]\n'
 
 _ACTIONS = {

@@ -16,21 +16,6 @@ from dlspec_ray.cli import main
 pytestmark = pytest.mark.usefixtures("ray_session")
 
 REPO = Path(__file__).resolve().parents[1]
-# 1,024 samples in 8 shards of 2 batches, over 2 actors.
-SHAPE = ("--limit", "1024", "--batch-size", "64", "--batches-per-call", "2", "--actors", "2")
-
-
-@pytest.fixture(scope="module")
-def clean_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("clean") / "run"
-    args = [
-        "run", "--model", str(REPO / "manifests/models/mnist-8.yaml"),
-        "--dataset", str(REPO / "manifests/datasets/mnist-test.yaml"),
-        "--software", str(REPO / "manifests/software/onnxruntime-cpu.yaml"),
-        "--no-progress", *SHAPE, "--out", str(out),
-    ]  # fmt: skip
-    assert main(args) == 0
-    return out
 
 
 def interrupt_after(monkeypatch, shards: int) -> None:
@@ -59,12 +44,12 @@ def interrupt_after(monkeypatch, shards: int) -> None:
 
 
 @pytest.fixture
-def interrupted(mnist_manifests, tmp_path, monkeypatch, capsys):
+def interrupted(mnist_manifests, tmp_path, monkeypatch, capsys, faults):
     """An mnist run stopped by Ctrl-C after 3 of its 8 shards."""
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
         interrupt_after(patch, 3)
-        assert main(mnist_manifests.run_args(*SHAPE, "--out", str(out))) == 130
+        assert main(mnist_manifests.run_args(*faults.SHAPE, "--out", str(out))) == 130
     err = capsys.readouterr().err
     assert f"3 of 8 shard(s) complete; they are kept in {out}" in err
     assert f"dlspec-ray run --resume {out}" in err and "Traceback" not in err
@@ -153,9 +138,11 @@ def test_a_damaged_ledger_line_is_refused_not_guessed(interrupted, capsys):
     assert "ledger.jsonl: line 2: not a ledger entry" in capsys.readouterr().err
 
 
-def test_ctrl_c_before_any_shard_keeps_nothing(mnist_manifests, tmp_path, monkeypatch, capsys):
+def test_ctrl_c_before_any_shard_keeps_nothing(
+    mnist_manifests, tmp_path, monkeypatch, capsys, faults
+):
     interrupt_after(monkeypatch, 0)
-    assert main(mnist_manifests.run_args(*SHAPE, "--out", str(tmp_path / "run"))) == 130
+    assert main(mnist_manifests.run_args(*faults.SHAPE, "--out", str(tmp_path / "run"))) == 130
     assert "no shard was complete, so nothing was kept" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifests"]
 
@@ -172,7 +159,7 @@ def start_held_driver(mnist_manifests, tmp_path, faults):
     mnist_manifests.edit("model", faults.RUN_LINE, faults.faulty_run_stage(gate, "hold", 5))
     out = tmp_path / "run"
     args = [sys.executable, "-m", "dlspec_ray.cli",
-            *mnist_manifests.run_args(*SHAPE, "--out", str(out))]  # fmt: skip
+            *mnist_manifests.run_args(*faults.SHAPE, "--out", str(out))]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     driver = subprocess.Popen(args, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
     faults.wait_for(gate / "waiting", "the held run call")

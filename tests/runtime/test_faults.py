@@ -22,21 +22,6 @@ from dlspec_ray.cli import main
 pytestmark = pytest.mark.usefixtures("ray_session")
 
 REPO = Path(__file__).resolve().parents[2]
-# 1,024 samples in 8 shards of 2 batches, over 2 actors.
-SHAPE = ("--limit", "1024", "--batch-size", "64", "--batches-per-call", "2", "--actors", "2")
-
-
-@pytest.fixture(scope="module")
-def clean_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("clean") / "run"
-    args = [
-        "run", "--model", str(REPO / "manifests/models/mnist-8.yaml"),
-        "--dataset", str(REPO / "manifests/datasets/mnist-test.yaml"),
-        "--software", str(REPO / "manifests/software/onnxruntime-cpu.yaml"),
-        "--no-progress", *SHAPE, "--out", str(out),
-    ]  # fmt: skip
-    assert main(args) == 0
-    return out
 
 
 def summary_of(out: Path) -> dict:
@@ -81,7 +66,9 @@ def test_os_exit_in_stage_code_once_is_retried_on_a_restarted_actor(
     gate.mkdir()
     mnist_manifests.edit("model", faults.RUN_LINE, faults.faulty_run_stage(gate, "exit"))
     out = tmp_path / "run"
-    assert main(mnist_manifests.run_args(*SHAPE, "--out", str(out))) == 0, capsys.readouterr().err
+    assert main(mnist_manifests.run_args(*faults.SHAPE, "--out", str(out))) == 0, (
+        capsys.readouterr().err
+    )
     assert (gate / "fired").exists()  # the actor did die under a shard
     summary = summary_of(out)
     assert summary["errors"]["count"] == 0
@@ -163,7 +150,7 @@ def test_when_every_actor_is_lost_for_good_the_run_stops_and_resumes_later(
         '          raise RuntimeError("this model cannot load again")\n',
     )
     out = tmp_path / "run"
-    assert main(mnist_manifests.run_args(*SHAPE, "--out", str(out))) == 1
+    assert main(mnist_manifests.run_args(*faults.SHAPE, "--out", str(out))) == 1
     err = capsys.readouterr().err
     assert "every host actor died and none came back" in err and "Traceback" not in err
     assert f"dlspec-ray run --resume {out}" in err

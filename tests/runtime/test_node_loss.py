@@ -16,10 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from dlspec_ray.cli import main
-
 REPO = Path(__file__).resolve().parents[2]
-SHAPE = ("--limit", "1024", "--batch-size", "64", "--batches-per-call", "2", "--actors", "2")
 WORKER = {"num_cpus": 1, "resources": {"cpu_arch:x86_64": 1}}
 
 
@@ -29,19 +26,6 @@ def cluster(ray_clusters):
     started = ray_clusters.start_cluster(nodes, gcs_port=26700)
     yield started
     started.stop()
-
-
-@pytest.fixture(scope="module")
-def clean_run(tmp_path_factory, ray_session) -> Path:
-    out = tmp_path_factory.mktemp("clean") / "run"
-    args = [
-        "run", "--model", str(REPO / "manifests/models/mnist-8.yaml"),
-        "--dataset", str(REPO / "manifests/datasets/mnist-test.yaml"),
-        "--software", str(REPO / "manifests/software/onnxruntime-cpu.yaml"),
-        "--no-progress", *SHAPE, "--out", str(out),
-    ]  # fmt: skip
-    assert main(args) == 0
-    return out
 
 
 def waiting_nodes(gate: Path) -> set[str]:
@@ -56,7 +40,7 @@ def test_a_lost_node_moves_its_shards_and_a_new_node_takes_work(
     mnist_manifests.edit("model", faults.RUN_LINE, faults.faulty_run_stage(gate, "hold-all", 3))
     out = tmp_path / "run"
     args = [sys.executable, "-m", "dlspec_ray.cli", *mnist_manifests.run_args(
-        *SHAPE, "--address", cluster.address, "--out", str(out))]  # fmt: skip
+        *faults.SHAPE, "--address", cluster.address, "--out", str(out))]  # fmt: skip
     env = {**cluster.env, "DLSPEC_RAY_CACHE": str(tmp_path / "cache")}
     driver = subprocess.Popen(args, env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:

@@ -11,6 +11,7 @@ __all__ = [
     "EvaluationFailed",
     "EvaluationResult",
     "Plan",
+    "RunInterrupted",
     "RunOptions",
     "Session",
     "SweepResult",
@@ -30,7 +31,7 @@ __all__ = [
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from dlspec_ray.errors import DLSpecError, EvaluationFailed
+from dlspec_ray.errors import DLSpecError, EvaluationFailed, RunInterrupted
 
 if TYPE_CHECKING:
     from dlspec_ray.evaluation import dry_run, evaluate

@@ -17,15 +17,12 @@ __all__ = ["forget", "remember", "sweep_inflight"]
 
 import contextlib
 import json
-import os
 import shutil
-import signal
-import time
 import uuid
 from pathlib import Path
 
 from dlspec_ray.artifacts import default_cache_dir
-from dlspec_ray.owner import HOST, owner_alive, owner_token
+from dlspec_ray.owner import HOST, end_processes_naming, owner_alive, owner_token
 
 # What a record may name, and how a path of that kind must look to be removed.
 _KINDS = {"staging": ".partial-", "ray-temp": "dlspec-ray-"}
@@ -72,7 +69,7 @@ def sweep_inflight() -> list[str]:
             forget(record)  # not a path of ours: never remove it
             continue
         if data["kind"] == "ray-temp":
-            done += [f"ended process {pid}" for pid in _end_processes_naming(str(path))]
+            done += [f"ended process {pid}" for pid in end_processes_naming(str(path))]
         if data["kind"] == "staging" and (kept := _keep_resumable(path)):
             done.append(kept)
         elif path.is_dir():
@@ -101,45 +98,3 @@ def _keep_resumable(staging: Path) -> str | None:
         staging.rename(final)
         staging = final
     return f"kept the interrupted run {staging}: finish it with `dlspec-ray run --resume {staging}`"
-
-
-def _end_processes_naming(path: str, wait_s: float = 10.0) -> list[int]:
-    """SIGTERM, then SIGKILL, this user's processes whose command line names ``path``."""
-    pids = _processes_naming(path)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline and any(_running(p) for p in pids):
-            time.sleep(0.1)
-        if not any(_running(p) for p in pids):
-            break
-    return pids
-
-
-def _processes_naming(path: str) -> list[int]:
-    found = []
-    uid = os.getuid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if entry.stat().st_uid != uid:
-                continue
-            cmdline = (
-                (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            )
-        except OSError:
-            continue
-        if path in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

@@ -10,10 +10,14 @@ happens to reuse its pid. Every layer may use this module.
 
 from __future__ import annotations
 
-__all__ = ["HOST", "owner_alive", "owner_token"]
+__all__ = ["HOST", "end_processes_naming", "owner_alive", "owner_token", "processes_naming"]
 
+import contextlib
 import os
+import signal
 import socket
+import time
+from pathlib import Path
 
 HOST = socket.gethostname()
 
@@ -52,3 +56,48 @@ def owner_alive(token: str) -> bool:
             return True
         return start == "0"
     return start in ("0", current)
+
+
+def processes_naming(path: str) -> list[int]:
+    """This user's processes (other than this one) whose command line names ``path``."""
+    found = []
+    uid = os.getuid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if path in cmdline.decode("utf-8", "replace"):
+            found.append(int(entry.name))
+    return found
+
+
+def end_processes_naming(path: str, wait_s: float = 10.0) -> list[int]:
+    """SIGTERM, then SIGKILL, this user's processes whose command line names ``path``.
+
+    Only for paths that are ours and unique (a Ray temp dir, an environment folder),
+    so that nothing else can match. Returns the pids found.
+    """
+    pids = processes_naming(path)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and any(_running(p) for p in pids):
+            time.sleep(0.1)
+        if not any(_running(p) for p in pids):
+            break
+    return pids
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from dlspec_ray.artifacts import default_cache_dir
 from dlspec_ray.cli import main
-from dlspec_ray.inflight import _processes_naming, remember, sweep_inflight
+from dlspec_ray.inflight import remember, sweep_inflight
+from dlspec_ray.owner import processes_naming
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +57,7 @@ def test_gc_cleans_what_a_killed_driver_left_and_only_that(mnist_manifests, tmp_
                 0
             ]["path"]
         )
-        assert _processes_naming(str(ray_temp))  # the embedded Ray runs
+        assert processes_naming(str(ray_temp))  # the embedded Ray runs
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait()
@@ -71,7 +72,7 @@ def test_gc_cleans_what_a_killed_driver_left_and_only_that(mnist_manifests, tmp_
     printed = capsys.readouterr().out
     assert f"removed {staging}" in printed and f"removed {ray_temp}" in printed
     assert not staging.exists() and not ray_temp.exists() and not out.exists()
-    assert _processes_naming(str(ray_temp)) == []
+    assert processes_naming(str(ray_temp)) == []
     assert live.is_dir() and record.exists()
     record.unlink()
     assert sweep_inflight() == []

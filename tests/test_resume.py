@@ -192,11 +192,11 @@ def test_after_sigkill_to_the_driver_gc_ends_its_ray_and_keeps_its_shards_for_re
 ):
     import signal
 
-    from dlspec_ray.inflight import _processes_naming
+    from dlspec_ray.owner import processes_naming
 
     driver, out, _ = start_held_driver(mnist_manifests, tmp_path, faults)
     ray_temp = faults.inflight_ray_temp()
-    assert _processes_naming(ray_temp)
+    assert processes_naming(ray_temp)
     driver.send_signal(signal.SIGKILL)
     driver.communicate(timeout=60)
     assert not out.exists()  # SIGKILL ran nothing: the shards are in the staging folder
@@ -205,7 +205,7 @@ def test_after_sigkill_to_the_driver_gc_ends_its_ray_and_keeps_its_shards_for_re
     printed = capsys.readouterr().out
     assert f"kept the interrupted run {out}" in printed, printed
     assert f"removed {ray_temp}" in printed, printed
-    assert _processes_naming(ray_temp) == []  # no raylet, worker or agent of that Ray is left
+    assert processes_naming(ray_temp) == []  # no raylet, worker or agent of that Ray is left
     assert list(tmp_path.glob(".run.partial-*")) == []
     assert main(["run", "--resume", str(out), "--no-progress"]) == 0
     summary = json.loads((out / "summary.json").read_text())

@@ -55,6 +55,8 @@ def _gc(args: argparse.Namespace) -> int:
     report = sweep(everything=args.all)
     for name in report.containers:
         print(f"removed container {name}")
+    for pid in report.agents:
+        print(f"ended agent process {pid}")
     for path in report.folders:
         print(f"removed {path}")
     if report.docker_skipped:

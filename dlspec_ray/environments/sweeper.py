@@ -16,13 +16,16 @@ from dataclasses import dataclass, field
 
 from dlspec_ray.environments.engine import LABEL
 from dlspec_ray.environments.shm import env_dir_owner, shm_root
-from dlspec_ray.owner import HOST, owner_alive
+from dlspec_ray.owner import HOST, end_processes_naming, owner_alive
 
 
 @dataclass
 class SweepReport:
     folders: list[str] = field(default_factory=list)
     containers: list[str] = field(default_factory=list)
+    # Agent processes of dead owners (a process environment whose actor was killed while
+    # a stage ran), ended by PID.
+    agents: list[int] = field(default_factory=list)
     # Why containers were not looked at (no engine), if they were not.
     docker_skipped: str | None = None
 
@@ -35,6 +38,8 @@ def sweep(*, everything: bool = False, containers: bool = True) -> SweepReport:
         if token is None or not path.is_dir():
             continue
         if everything or not owner_alive(token):
+            # The folder is unique to one environment: only its agent names it.
+            report.agents += end_processes_naming(str(path))
             shutil.rmtree(path, ignore_errors=True)
             report.folders.append(str(path))
     if containers:

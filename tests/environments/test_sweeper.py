@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,43 @@ def test_without_an_engine_the_sweep_says_why_containers_were_not_checked(monkey
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
     report = sweep()
     assert report.docker_skipped is not None and "does not answer" in report.docker_skipped
+
+
+OWNER = """
+import json, sys
+from dlspec_ray.environments import ProcessEnvironment
+from dlspec_ray.spec.types import StageSource
+
+def stage(name, body):
+    return StageSource(name=name, code="def fn(ctx, data):\\n    " + body + "\\n", file="m.yaml",
+                       line=1)
+
+stages = {name: stage(name, "return data") for name in ("load", "pre-process", "post-process")}
+stages["run"] = stage("run", "import time\\n    while True: time.sleep(1)")
+environment = ProcessEnvironment(None)
+environment.start(stages, {})
+print(json.dumps({"agent": environment._proc.pid, "folder": str(environment.folder)}), flush=True)
+environment.call("run", 1)  # never returns
+"""
+
+
+def test_the_agent_a_killed_owner_left_in_a_stage_is_ended_with_its_folder():
+    import json
+    import signal
+
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True)
+    try:
+        started = json.loads(owner.stdout.readline())
+    finally:
+        owner.send_signal(signal.SIGKILL)  # what a crash does: the agent is left in its stage
+        owner.wait()
+    agent, folder = started["agent"], started["folder"]
+    assert os.path.exists(f"/proc/{agent}") and os.path.isdir(folder)
+    report = sweep(containers=False)
+    assert report.agents == [agent] and folder in report.folders
+    assert not os.path.isdir(folder)
+    try:  # gone, or a zombie that its new parent has not reaped yet
+        state = Path(f"/proc/{agent}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except FileNotFoundError:
+        state = "gone"
+    assert state in ("gone", "Z")

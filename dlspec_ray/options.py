@@ -44,6 +44,8 @@ class RunOptions:
     allow_host_setup: bool = False
     # Use folder sources that carry no checksum (marked unverified in summary.json).
     allow_unverified: bool = False
+    # Run code from manifests outside the trusted roots with the user's rights (see trust).
+    trust: bool = False
     # Echo what stage code prints to stderr too (it always goes to the run's stage.log).
     verbose: bool = False
     # A stage call that runs longer ends its host actor; its shard is reported, and the

@@ -58,8 +58,10 @@ def preflight(
     from dlspec_ray.environments import prepare_environment
     from dlspec_ray.frameworks import check_framework
     from dlspec_ray.plan import check_host_setup, environment_kind
+    from dlspec_ray.trust import check_trusted
 
     kind = environment_kind(task, options.environment)
+    check_trusted(task, kind, trust=options.trust)
     check_framework(task.software, kind, task.model)
     if not dry_run:
         check_host_setup(task.hardware, allowed=options.allow_host_setup)

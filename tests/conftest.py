@@ -55,6 +55,13 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DLSPEC_RAY_CACHE", str(cache))
 
 
+@pytest.fixture(autouse=True)
+def _trusted_test_folders(tmp_path_factory, monkeypatch):
+    """The tests' own manifest copies (under pytest's temp folder) are trusted, as a user's
+    own folders are once listed; the trust tests take this away to see the refusal."""
+    monkeypatch.setenv("DLSPEC_RAY_TRUSTED_ROOTS", str(tmp_path_factory.getbasetemp()))
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """A real S3-compatible server on 127.0.0.1 (moto's), standing in for cloud storage.

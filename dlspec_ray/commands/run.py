@@ -115,6 +115,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use folder sources that carry no checksum (marked unverified in summary.json)",
     )
+    add(
+        "--trust",
+        action="store_true",
+        help="run code (stages in inline, a dataset reader) from manifests outside the "
+        "trusted roots (the project's manifests/ and DLSPEC_RAY_TRUSTED_ROOTS)",
+    )
     add("--dry-run", action="store_true", help="print the plan and the setup commands; run nothing")
     add("--no-progress", action="store_true", help="no progress line on stderr")
     add(
@@ -148,6 +154,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         verbose=args.verbose,
         stage_timeout_s=args.stage_timeout,
         retries=args.retries,
+        trust=args.trust,
     )
 
 

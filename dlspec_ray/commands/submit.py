@@ -65,8 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from dlspec_ray.jobs import bundle_task, follow_job
-    from dlspec_ray.plan import ClusterView, check_host_setup, plan
+    from dlspec_ray.plan import ClusterView, check_host_setup, environment_kind, plan
     from dlspec_ray.run_output import check_output
+    from dlspec_ray.trust import check_trusted
 
     if args.no_wait and args.out:
         raise UsageError(
@@ -84,6 +85,7 @@ def handle(args: argparse.Namespace) -> int:
     options = run_command.run_options(args)
     task = _resolve(args)
     check_host_setup(task.hardware, allowed=args.allow_host_setup)
+    check_trusted(task, environment_kind(task, options.environment), trust=options.trust)
     _check_local_artifacts(task, args.cache_dir)
 
     job_id = f"dlspec-ray-{uuid.uuid4().hex[:12]}"
@@ -97,6 +99,10 @@ def handle(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="dlspec-ray-job-") as tmp:
         bundle = bundle_task(task.manifests(), Path(tmp) / "job")
         job_args = remote_run_args(args, bundle.manifests)
+        if "--trust" not in job_args:
+            # Checked against the trusted roots here, where they are; on the cluster the
+            # manifests are copies in the job's own folder, which no root names.
+            job_args.insert(-1, "--trust")
         entrypoint = shlex.join(
             ["python", "-m", "dlspec_ray.jobs", "--out", cluster_out, "--", *job_args]
         )

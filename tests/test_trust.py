@@ -1,0 +1,61 @@
+"""Code from manifests outside the trusted roots does not run with the user's rights unasked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dlspec_ray.cli import main
+from dlspec_ray.task import resolve_task
+from dlspec_ray.trust import TRUSTED_ROOTS_ENV, UntrustedManifest, check_trusted
+
+REPO = Path(__file__).resolve().parents[1]
+PROCESS = str(REPO / "manifests/software/onnxruntime-cpu-process.yaml")
+
+
+@pytest.fixture
+def untrusted(monkeypatch):
+    """The tests' temp folders are no longer a trusted root."""
+    monkeypatch.delenv(TRUSTED_ROOTS_ENV, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ((), r"models/mnist-8.yaml: this model manifest is outside the trusted roots \(.*\), "
+             r"and its stages run in the host actor's process, with your rights. Run its stages "
+             r"in a container \(--environment docker\), or, if you trust it, add its folder to "
+             r"DLSPEC_RAY_TRUSTED_ROOTS, or pass --trust."),
+        (("--software", PROCESS), r"datasets/mnist-test.yaml: this dataset manifest is outside "
+             r"the trusted roots .*, and its reader runs in a Ray worker on each node, with your "
+             r"rights. If you trust it, add its folder"),
+    ],
+)  # fmt: skip
+def test_code_from_an_untrusted_folder_is_refused_before_anything_starts(
+    untrusted, mnist_manifests, tmp_path, capsys, extra, message
+):
+    out = tmp_path / "run"
+    assert main(mnist_manifests.run_args("--limit", "64", *extra, "--out", str(out))) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert "Traceback" not in err and not out.exists()
+    assert main(mnist_manifests.run_args("--limit", "64", *extra, "--dry-run")) == 2
+
+
+def test_trust_runs_it(untrusted, mnist_manifests, tmp_path):
+    out = tmp_path / "run"
+    assert main(mnist_manifests.run_args("--limit", "64", "--trust", "--out", str(out))) == 0
+    assert (out / "summary.json").is_file()
+
+
+def test_the_shipped_manifests_and_the_listed_roots_are_trusted(
+    untrusted, repo_cwd, mnist_manifests, monkeypatch
+):
+    check_trusted(resolve_task("mnist-8@1.0.0", "mnist-test@1.0.0"), "inline", trust=False)
+    copies = resolve_task(mnist_manifests.path("model"), mnist_manifests.path("dataset"))
+    with pytest.raises(UntrustedManifest):
+        check_trusted(copies, "inline", trust=False)
+    monkeypatch.setenv(TRUSTED_ROOTS_ENV, f"/elsewhere:{mnist_manifests.root}")
+    check_trusted(copies, "inline", trust=False)

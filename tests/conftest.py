@@ -55,11 +55,14 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DLSPEC_RAY_CACHE", str(cache))
 
 
-@pytest.fixture(autouse=True)
-def _trusted_test_folders(tmp_path_factory, monkeypatch):
+@pytest.fixture(scope="session", autouse=True)
+def _trusted_test_folders(tmp_path_factory):
     """The tests' own manifest copies (under pytest's temp folder) are trusted, as a user's
-    own folders are once listed; the trust tests take this away to see the refusal."""
-    monkeypatch.setenv("DLSPEC_RAY_TRUSTED_ROOTS", str(tmp_path_factory.getbasetemp()))
+    own folders are once listed; the trust tests take this away to see the refusal. Set
+    for the whole session, so module fixtures and driver subprocesses see it too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DLSPEC_RAY_TRUSTED_ROOTS", str(tmp_path_factory.getbasetemp()))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -199,7 +199,7 @@ def test_a_dry_run_shows_the_job_and_forwards_the_run_flags(mnist_manifests, cap
         "--model manifests/model/mnist-8.yaml --dataset manifests/dataset/mnist-test.yaml "
         "--software manifests/software/onnxruntime-cpu.yaml "
         "--hardware manifests/hardware/x86-64-cpu.yaml "
-        "--limit 500 --option top_k=3 --no-progress"
+        "--limit 500 --option top_k=3 --trust --no-progress"
     )
     assert "artifacts/model/graph/mnist-8-dynbatch.onnx" in out
     assert "dry run: nothing was started or run." in out

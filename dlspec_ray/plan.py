@@ -24,6 +24,7 @@ from dlspec_ray.hardware.node_types import NodeType
 from dlspec_ray.hardware.resources import ActorResources
 from dlspec_ray.options import RunOptions
 from dlspec_ray.runtime.host import HostSpec
+from dlspec_ray.runtime.node_data import ReadSpec
 from dlspec_ray.runtime.placement import check_capacity, default_actor_count, place
 from dlspec_ray.runtime.scheduler import Shard, chunk_batches
 from dlspec_ray.spec.types import HardwareManifest
@@ -95,6 +96,20 @@ class Plan:
     @property
     def samples(self) -> int | None:
         return None if self.index is None else self.index.samples
+
+    @property
+    def read(self) -> ReadSpec:
+        """How each node fetches and reads the dataset: the reader runs in this plan's
+        environment (the NodeData actor's own process only for inline)."""
+        opts = self.options
+        return ReadSpec(
+            dataset=self.task.dataset,
+            cache_dir=str(opts.cache_dir) if opts.cache_dir else None,
+            allow_unverified=opts.allow_unverified,
+            environment=self.environment,
+            software=self.task.software,
+            data_roots=self.host.data_roots,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """``--dry-run --json``: the same facts as ``describe()``, as data."""

@@ -30,8 +30,7 @@ if TYPE_CHECKING:
     from dlspec_ray.options import RunOptions
     from dlspec_ray.results.run_result import EvaluationResult
     from dlspec_ray.resume import IncompleteRun
-    from dlspec_ray.runtime import HostPool, HostSpec, RayConnection
-    from dlspec_ray.spec.types import DatasetManifest
+    from dlspec_ray.runtime import HostPool, HostSpec, RayConnection, ReadSpec
     from dlspec_ray.stages import DatasetIndex
     from dlspec_ray.task import Task
 
@@ -122,7 +121,7 @@ class Session:
         """
         cluster = self.cluster()
         early = plan(task, options, cluster, None, run_id=run_id)
-        node, pending = self._start_index(task.dataset, options, early.candidates)
+        node, pending = self._start_index(early.read, options, early.candidates)
         self.pool(
             early.host,
             early.candidates,
@@ -156,27 +155,27 @@ class Session:
 
     def plan(self, task: Task, options: RunOptions, *, run_id: str | None = None) -> Plan:
         """``plan()`` for this session's cluster, with the dataset indexed on one of its nodes."""
-        from dlspec_ray.hardware import candidate_requests
-
         cluster = self.cluster()
-        index = self.index(task.dataset, options, candidate_requests(task.hardware))
-        return plan(task, options, cluster, index.limited(options.limit), run_id=run_id)
+        early = plan(task, options, cluster, None, run_id=run_id)
+        index = self.index(early.read, options, early.candidates)
+        return plan(task, options, cluster, index.limited(options.limit), run_id=early.run_id)
 
     def index(
-        self, dataset: DatasetManifest, options: RunOptions, near: Sequence[ActorResources]
+        self, read: ReadSpec, options: RunOptions, near: Sequence[ActorResources]
     ) -> DatasetIndex:
         """The dataset's index, built on a node that can host the actors (its data stays there)."""
-        node, pending = self._start_index(dataset, options, near)
+        node, pending = self._start_index(read, options, near)
         return self._node_index(pending, node)
 
     def _start_index(
-        self, dataset: DatasetManifest, options: RunOptions, near: Sequence[ActorResources]
+        self, read: ReadSpec, options: RunOptions, near: Sequence[ActorResources]
     ) -> tuple[str, Any]:
         """Start indexing on the first node that fits ``near``: (node, its NodeData actor)."""
         import ray
 
         from dlspec_ray.runtime.placement import satisfies
 
+        dataset = read.dataset
         nodes = [n for n in ray.nodes() if n.get("Alive", True)]
         fitting = [n for n in nodes if any(satisfies(n.get("Resources", {}), r) for r in near)]
         node = (fitting or nodes)[0]["NodeID"]
@@ -187,22 +186,18 @@ class Session:
                 "its cache and indexes it; the other nodes fetch their own copies",
                 file=sys.stderr,
             )
-        return node, self.node_data(dataset, options, [node])[node]
+        return node, self.node_data(read, [node])[node]
 
-    def node_data(
-        self, dataset: DatasetManifest, options: RunOptions, nodes: Sequence[str]
-    ) -> dict[str, Any]:
+    def node_data(self, read: ReadSpec, nodes: Sequence[str]) -> dict[str, Any]:
         """A ``NodeData`` actor on each of ``nodes``: each fetches and reads the dataset there."""
         from dlspec_ray.runtime.node_data import start_node_data
 
-        cache = str(options.cache_dir) if options.cache_dir else None
-        key = (dataset, cache, options.allow_unverified)
-        if key != self._data_key:
+        if read.key() != self._data_key:
             self.release_data()
-            self._data_key = key
+            self._data_key = read.key()
         for node in nodes:
             if node not in self._data:
-                self._data[node] = start_node_data(dataset, cache, node, options.allow_unverified)
+                self._data[node] = start_node_data(read, node)
         return {node: self._data[node] for node in nodes}
 
     def pool(
@@ -299,7 +294,7 @@ class Session:
             what=task.describe(),
             ready_timeout_s=opts.ready_timeout_s,
         )
-        data = self.node_data(task.dataset, opts, sorted(set(pool.node_ids)))
+        data = self.node_data(plan.read, sorted(set(pool.node_ids)))
         for node, actor in data.items():
             self._node_index(actor, node, expect=plan.index)
         sink = ShardBuilder(store=output.shard_store)
@@ -309,7 +304,7 @@ class Session:
 
         def recover(slot: int, node: str) -> str:
             """Re-attach a host actor Ray restarted (maybe on another node) to its node's data."""
-            data.update(self.node_data(task.dataset, opts, [node]))
+            data.update(self.node_data(plan.read, [node]))
             self._node_index(data[node], node, expect=plan.index)
             ray.get(pool.actors[slot].attach.remote(data[node], sink))
             pool.node_ids[slot] = node

@@ -1,11 +1,10 @@
 """Whose code may run with the user's own rights: manifests from the trusted roots only.
 
 A model manifest's stages and a dataset manifest's reader are Python. In the
-``inline`` environment the stages run in the host actor's process, and a dataset's
-reader always runs in the node's ``NodeData`` actor (a Ray worker on the host), both
-with the rights of the user who started Ray: they can read and write what that user
-can, and reach the network. So that code is run only when its manifest lies in a
-trusted root, or the user says ``--trust``:
+``inline`` environment the stages run in the host actor's process and the reader in the
+node's ``NodeData`` actor, both Ray workers with the rights of the user who started Ray:
+they can read and write what that user can, and reach the network. So inline code is run
+only when its manifest lies in a trusted root, or the user says ``--trust``:
 
 - the project's own ``manifests/`` (what dlspec-ray ships);
 - the folders in ``DLSPEC_RAY_TRUSTED_ROOTS`` (separated like ``PATH``);
@@ -13,8 +12,8 @@ trusted root, or the user says ``--trust``:
 
 A manifest found through ``--manifests`` or ``DLSPEC_RAY_MANIFEST_PATH`` is not trusted
 for that alone: a team's shared folder is exactly where a stranger's manifest lands.
-The ``process`` and ``docker`` environments run model stages outside the host actor
-(``docker`` confined), so only the reader's root matters there.
+The ``process`` and ``docker`` environments run both outside the Ray workers (``docker``
+confined), so they are not checked here: ``docker`` is the boundary for untrusted code.
 """
 
 from __future__ import annotations
@@ -46,9 +45,9 @@ def check_trusted(task: Task, environment: str, *, trust: bool) -> None:
     """Refuse, before anything starts, code that would run on the host from outside the roots."""
     if trust:
         return
-    on_host = []
-    if environment == "inline":
-        on_host.append((task.model, "its stages run in the host actor's process"))
+    if environment != "inline":
+        return  # process and docker run the stages and the reader outside the Ray workers
+    on_host = [(task.model, "its stages run in the host actor's process")]
     if task.dataset.reader is not None:
         on_host.append((task.dataset, "its reader runs in a Ray worker on each node"))
     roots = trusted_roots()

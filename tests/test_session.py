@@ -8,7 +8,7 @@ from dataclasses import replace
 import ray
 
 import dlspec_ray
-from dlspec_ray.options import RunOptions
+from dlspec_ray.runtime import ReadSpec
 from dlspec_ray.spec import load_manifest
 
 
@@ -20,12 +20,12 @@ def test_a_checksummed_dataset_is_read_once_per_node_and_session(repo_cwd, ray_s
     dataset = load_manifest("manifests/datasets/mnist-test.yaml")
     with dlspec_ray.Session() as session:
         node = _node()
-        first = session.node_data(dataset, RunOptions(), [node])[node]
+        first = session.node_data(ReadSpec(dataset), [node])[node]
         assert ray.get(first.index.remote()).samples == 10_000
-        assert session.node_data(dataset, RunOptions(), [node])[node] is first
+        assert session.node_data(ReadSpec(dataset), [node])[node] is first
         # Another reader is another dataset, even under the same name@version.
         other = replace(dataset, reader=replace(dataset.reader, code=dataset.reader.code + "\n"))
-        assert session.node_data(other, RunOptions(), [node])[node] is not first
+        assert session.node_data(ReadSpec(other), [node])[node] is not first
 
 
 def test_a_dataset_without_checksums_is_read_again_by_the_next_run(

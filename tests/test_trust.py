@@ -28,13 +28,13 @@ def untrusted(monkeypatch):
              r"and its stages run in the host actor's process, with your rights. Run its stages "
              r"in a container \(--environment docker\), or, if you trust it, add its folder to "
              r"DLSPEC_RAY_TRUSTED_ROOTS, or pass --trust."),
-        (("--software", PROCESS), r"datasets/mnist-test.yaml: this dataset manifest is outside "
-             r"the trusted roots .*, and its reader runs in a Ray worker on each node, with your "
-             r"rights. If you trust it, add its folder"),
+        (("--model", "mnist-8@1.0.0"), r"datasets/mnist-test.yaml: this dataset manifest is "
+             r"outside the trusted roots .*, and its reader runs in a Ray worker on each node, "
+             r"with your rights. If you trust it, add its folder"),
     ],
 )  # fmt: skip
-def test_code_from_an_untrusted_folder_is_refused_before_anything_starts(
-    untrusted, mnist_manifests, tmp_path, capsys, extra, message
+def test_inline_code_from_an_untrusted_folder_is_refused_before_anything_starts(
+    untrusted, repo_cwd, mnist_manifests, tmp_path, capsys, extra, message
 ):
     out = tmp_path / "run"
     assert main(mnist_manifests.run_args("--limit", "64", *extra, "--out", str(out))) == 2
@@ -44,9 +44,10 @@ def test_code_from_an_untrusted_folder_is_refused_before_anything_starts(
     assert main(mnist_manifests.run_args("--limit", "64", *extra, "--dry-run")) == 2
 
 
-def test_trust_runs_it(untrusted, mnist_manifests, tmp_path):
+@pytest.mark.parametrize("extra", [("--trust",), ("--software", PROCESS)])
+def test_trust_or_another_environment_runs_it(untrusted, mnist_manifests, tmp_path, extra):
     out = tmp_path / "run"
-    assert main(mnist_manifests.run_args("--limit", "64", "--trust", "--out", str(out))) == 0
+    assert main(mnist_manifests.run_args("--limit", "64", *extra, "--out", str(out))) == 0
     assert (out / "summary.json").is_file()
 
 

@@ -10,6 +10,7 @@ __all__ = [
     "NodeData",
     "Placement",
     "RayConnection",
+    "ReadSpec",
     "Shard",
     "ShardOutcome",
     "ShardSink",
@@ -32,7 +33,7 @@ __all__ = [
 from dlspec_ray.runtime.autoscaler import autoscaler_node_types
 from dlspec_ray.runtime.cluster import RayConnection, connect
 from dlspec_ray.runtime.host import HostActor, HostSpec, ShardSink, check_post_output
-from dlspec_ray.runtime.node_data import NodeData, start_node_data
+from dlspec_ray.runtime.node_data import NodeData, ReadSpec, start_node_data
 from dlspec_ray.runtime.placement import (
     Placement,
     capacity,

@@ -6,21 +6,46 @@ the dataset's reader there, and puts the samples in the node's object store, so
 every host actor on the node maps the same array without a copy. The driver
 asks one of them for the ``DatasetIndex`` (a sample count and a digest), which
 is all it needs to plan shards; every other node's digest must match it.
+
+The reader is manifest code. With the ``process`` or ``docker`` environment it runs
+there, as the stages do (in ``docker`` confined: no network, a read-only root, only
+the node's cache and the dataset's folders mounted, read-only); only ``inline`` runs
+it in this actor's own process.
 """
 
 from __future__ import annotations
 
-__all__ = ["NodeData", "current_node_id", "local_values", "start_node_data"]
+__all__ = ["NodeData", "ReadSpec", "current_node_id", "local_values", "start_node_data"]
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dlspec_ray.artifacts import fetch_all
+from dlspec_ray.artifacts import default_cache_dir, fetch_all
 from dlspec_ray.errors import DLSpecError
-from dlspec_ray.spec.types import DatasetManifest
-from dlspec_ray.stages import DatasetIndex, read_samples
+from dlspec_ray.spec.types import DatasetManifest, SoftwareManifest
+from dlspec_ray.stages import DatasetIndex, Samples, read_samples
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    """How each node gets the dataset: which one, from which cache, and where its reader runs."""
+
+    dataset: DatasetManifest
+    cache_dir: str | None = None
+    allow_unverified: bool = False
+    # The task's environment kind, and its software manifest: the reader runs there.
+    environment: str = "inline"
+    software: SoftwareManifest | None = None
+    # The dataset's local folders, which a container must see at the same paths.
+    data_roots: tuple[str, ...] = ()
+
+    def key(self) -> tuple[Any, ...]:
+        """What makes two reads the same (a node's copy is reused for an equal key)."""
+        software = (self.software.id, self.software.path) if self.software else None
+        return (self.dataset, self.cache_dir, self.allow_unverified, self.environment, software)
 
 
 class NodeData:
@@ -31,17 +56,19 @@ class NodeData:
     the same error with its exit code, not a Ray traceback.
     """
 
-    def __init__(
-        self, dataset: DatasetManifest, cache_dir: str | None, allow_unverified: bool = False
-    ):
+    def __init__(self, spec: ReadSpec):
+        dataset = spec.dataset
         self.node_id = current_node_id()
         self.error: DLSpecError | None = None
         self._refs: dict[str, Any] = {}
         self._index: DatasetIndex | None = None
         try:
-            cache = Path(cache_dir) if cache_dir else None
-            paths = fetch_all(dataset.sources, cache, allow_unverified=allow_unverified)
-            samples = read_samples(dataset, paths)
+            cache = Path(spec.cache_dir) if spec.cache_dir else None
+            paths = fetch_all(dataset.sources, cache, allow_unverified=spec.allow_unverified)
+            if dataset.reader is not None and spec.environment != "inline":
+                samples = _read_in_environment(spec, paths)
+            else:
+                samples = read_samples(dataset, paths)
         except DLSpecError as exc:
             self.error = exc
             return
@@ -69,9 +96,27 @@ class NodeData:
         return sink.failed(shard, data["ids"], data["labels"], message, "")
 
 
-def start_node_data(
-    dataset: DatasetManifest, cache_dir: str | None, node_id: str, allow_unverified: bool
-) -> Any:
+def _read_in_environment(spec: ReadSpec, paths: dict[str, Path]) -> Samples:
+    """Run the reader in the task's environment; its output is checked here, as inline."""
+    from dlspec_ray.environments import Placement, make_environment
+
+    cache = Path(spec.cache_dir) if spec.cache_dir else default_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    placement = Placement(
+        labels={"role": "reader"},
+        read_only_paths=(str(cache.resolve()), *spec.data_roots),
+    )
+    environment = make_environment(spec.environment, spec.software, placement=placement)
+    try:
+        environment.start({"reader": spec.dataset.reader}, {"dataset": spec.dataset.ref})
+        return read_samples(
+            spec.dataset, paths, run=lambda ctx, data: environment.call("reader", data).value
+        )
+    finally:
+        environment.close()
+
+
+def start_node_data(spec: ReadSpec, node_id: str) -> Any:
     """A ``NodeData`` actor pinned to ``node_id``; it holds no CPU, only the dataset."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -83,7 +128,7 @@ def start_node_data(
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
             max_concurrency=4,
         )
-        .remote(dataset, cache_dir, allow_unverified)
+        .remote(spec)
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 __all__ = ["DatasetIndex", "ReaderError", "Samples", "read_samples"]
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -81,15 +81,20 @@ class ReaderError(DLSpecError):
     """A dataset reader failed or broke its contract."""
 
 
-def read_samples(dataset: DatasetManifest, paths: Mapping[str, Path]) -> Samples:
+def read_samples(
+    dataset: DatasetManifest,
+    paths: Mapping[str, Path],
+    run: Callable[[dict[str, Any], dict[str, str]], Any] | None = None,
+) -> Samples:
+    """The dataset's samples, from its reader (here, or through ``run``, which calls it in an
+    environment); what it returns is checked here either way."""
     if dataset.reader is None:
         names = [s.name for s in dataset.sources]
         return Samples(names, [str(paths[n]) for n in names], None)
     where = f"{dataset.path}: reader"
+    reader = run or dataset.reader.compile()
     try:
-        out = dataset.reader.compile()(
-            {"dataset": dataset.ref}, {k: str(v) for k, v in paths.items()}
-        )
+        out = reader({"dataset": dataset.ref}, {k: str(v) for k, v in paths.items()})
     except Exception as exc:
         raise ReaderError(f"{where}: the reader raised {type(exc).__name__}: {exc}") from exc
     return _checked(out, where, paths)

@@ -218,6 +218,32 @@ def test_a_killed_actor_leaves_an_orphan_that_gc_removes(
     assert folders & ours() == set()
 
 
+def test_the_dataset_reader_runs_in_the_container_confined(
+    repo_cwd, mnist_manifests, tmp_path, docker_engine, onnxruntime_image
+):
+    """With docker, the reader is manifest code like the stages: it runs in the container,
+    sees the dataset's files, and not the rest of the host."""
+    host_file = REPO / "pyproject.toml"
+    mnist_manifests.edit(
+        "dataset",
+        "  def fn(ctx, data):\n",
+        "  def fn(ctx, data):\n"
+        "      import os\n"
+        "      if not os.path.exists('/.dockerenv'):\n"
+        "          raise RuntimeError('the reader is not in a container')\n"
+        f"      if os.path.exists({str(host_file)!r}):\n"
+        "          raise RuntimeError('the reader sees a host file outside its mounts')\n",
+    )
+    result = dlspec_ray.evaluate(
+        mnist_manifests.path("model"), mnist_manifests.path("dataset"),
+        software=str(SOFTWARE / "onnxruntime-cpu-docker.yaml"), limit=256, progress=False,
+        out=tmp_path / "run",
+    )  # fmt: skip
+    assert result.summary["errors"]["count"] == 0 and result.summary["samples"] == 256
+    inline = mnist_manifests.run_args("--limit", "256", "--out", str(tmp_path / "inline"))
+    assert main(inline) == 2  # the same reader, inline: it runs on the host, and says so
+
+
 def test_docker_kill_of_a_container_mid_batch_is_retried_in_a_fresh_one(
     repo_cwd, mnist_manifests, tmp_path, docker_engine, onnxruntime_image, faults
 ):

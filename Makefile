@@ -28,9 +28,12 @@ run: venv
 		--reference mnist-8-onnxruntime-reference@1.0.0 --out $(OUT) --overwrite
 
 # Outside the namespace, with the network: installs docker.io and debootstrap when missing,
-# builds the framework images and fills the wheelhouse (scripts/test-prep.py).
+# builds the framework images and fills the wheelhouse (scripts/test-prep.py); as root, also
+# bubblewrap, for the process sandbox's test (which skips, saying so, without it).
 test-prep: $(STAMP)
 	DLSPEC_RAY_WHEELHOUSE=$(WHEELHOUSE) scripts/with-dockerd.sh $(BIN)/python scripts/test-prep.py
+	command -v bwrap >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -q >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends bubblewrap >/dev/null; }
 
 test: venv test-prep
 	$(BIN)/ruff check dlspec_ray tests benchmarks tools

@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dlspec_ray.artifacts.cache import default_cache_dir
 from dlspec_ray.environments.bundle import agent_bundle
 from dlspec_ray.environments.engine import LABEL, docker_client, docker_host
 from dlspec_ray.environments.errors import EnvironmentUnavailable
@@ -159,12 +158,8 @@ class DockerEnvironment(RemoteEnvironment):
             str(folder): {"bind": CONTAINER_IO, "mode": "rw"},
             str(agent_bundle(env_cache_dir())): {"bind": CONTAINER_AGENT, "mode": "ro"},
         }
-        shared = [default_cache_dir(), *(Path(p) for p in self.placement.read_only_paths)]
-        for path in (ctx.get("artifacts") or {}).values():
-            p = Path(path).resolve()
-            shared.append(p if p.is_dir() else p.parent)
-        for path in shared:
-            if path.is_dir() and not any(path.is_relative_to(Path(v)) for v in volumes):
+        for path in self.placement.shared_folders(ctx):
+            if not any(path.is_relative_to(Path(v)) for v in volumes):
                 volumes[str(path)] = {"bind": str(path), "mode": "ro"}
         return volumes
 

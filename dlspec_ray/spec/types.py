@@ -134,6 +134,8 @@ class SoftwareManifest(Manifest):
     python: str | None = None
     packages: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    # The process environment's sandbox: "" (none) or "bubblewrap".
+    sandbox: str = ""
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ ELEMENT_TYPES = (
     "string",
 )
 ENVIRONMENTS = ("inline", "process", "docker")
+SANDBOXES = ("bubblewrap",)
 JOB_TYPES = ("inference", "training")
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -306,6 +307,13 @@ def _software(checker: Checker, node: Node, values: dict[str, Any]) -> Any:
             "the docker environment needs an image: add container: <image>",
             at="container",
         )
+    if values.get("sandbox") and values.get("environment") != "process":
+        return checker.report(
+            node,
+            f"sandbox applies to the process environment, got environment "
+            f"{values.get('environment', 'inline')!r}; use environment: process, or drop sandbox",
+            at="sandbox",
+        )
     return SoftwareManifest(path=checker.path, **values)
 
 
@@ -525,6 +533,12 @@ KIND_RULES: dict[str, Record] = {
             Field("environment", Choice(ENVIRONMENTS), doc="Where stage code runs."),
             Field("container", STRING, nullable=True, doc="Image for the docker environment."),
             Field("python", STRING, nullable=True, doc="Interpreter for the process environment."),
+            Field(
+                "sandbox",
+                Choice(SANDBOXES),
+                doc="Sandbox for the process environment: bubblewrap (no network, a read-only "
+                "host, a private /tmp, its own process tree).",
+            ),
             Field("packages", STRINGS, doc="Requirements a container-less environment installs."),
             Field(
                 "env",

@@ -147,3 +147,73 @@ def test_the_hardware_memory_is_the_interpreters_limit():
         assert environment.call("run", 2**20).value == 2**20
     finally:
         environment.close()
+
+
+HOSTILE = stage(
+    "run",
+    "import os, socket\n"
+    "seen = {}\n"
+    "try:\n"
+    "    socket.create_connection(('127.0.0.1', data['port']), timeout=2).close()\n"
+    "    seen['network'] = 'connected'\n"
+    "except OSError as exc:\n"
+    "    seen['network'] = type(exc).__name__\n"
+    "try:\n"
+    "    open(data['host_file'], 'w').write('written by a stage')\n"
+    "    seen['host_write'] = 'written'\n"
+    "except OSError as exc:\n"
+    "    seen['host_write'] = type(exc).__name__\n"
+    "open('/tmp/dlspec-ray-sandbox-probe', 'w').write('private')\n"
+    "seen['pids'] = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+    "seen['read'] = open(data['readable']).read()\n"
+    "return seen",
+)
+
+
+def test_bubblewrap_sandboxes_the_process_environment(tmp_path):
+    """No network (a server on the host's loopback is out of reach), the host read-only, a
+    private /tmp, its own process tree; the host's files still readable, as mounted."""
+    import shutil
+    import socket
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed (make test-prep installs bubblewrap as root)")
+    from dlspec_ray.environments import Placement
+
+    server = socket.create_server(("127.0.0.1", 0))
+    data = tmp_path / "data"  # a dataset folder: bound in, read-only
+    data.mkdir()
+    (data / "data.txt").write_text("the dataset")
+    probe = Path("/tmp/dlspec-ray-sandbox-probe")
+    probe.unlink(missing_ok=True)
+    environment = ProcessEnvironment(
+        software(environment="process", sandbox="bubblewrap"),
+        placement=Placement(read_only_paths=(str(data),)),
+    )
+    environment.start({**STAGES, "run": HOSTILE}, {})
+    try:
+        seen = environment.call("run", {
+            "port": server.getsockname()[1], "host_file": str(data / "out.txt"),
+            "readable": str(data / "data.txt"),
+        }).value  # fmt: skip
+        x = np.arange(12, dtype=np.float32)
+        assert environment.call("pre-process", x).value.tolist() == x.tolist()  # arenas work
+    finally:
+        environment.close()
+        server.close()
+    assert seen["network"] in ("ConnectionRefusedError", "OSError", "TimeoutError")
+    assert seen["host_write"] == "OSError" and not (data / "out.txt").exists()
+    assert not probe.exists()  # its /tmp is its own
+    assert len(seen["pids"]) <= 3 and seen["pids"][0] == 1  # its own process tree
+    assert seen["read"] == "the dataset"
+
+
+def test_a_sandbox_outside_the_process_environment_is_refused(tmp_path):
+    from dlspec_ray.errors import ManifestError
+    from dlspec_ray.spec.loader import load_manifest
+
+    path = tmp_path / "sw.yaml"
+    text = Path(__file__).resolve().parents[2] / "manifests/software/onnxruntime-cpu.yaml"
+    path.write_text(text.read_text() + "sandbox: bubblewrap\n")
+    with pytest.raises(ManifestError, match=r"sandbox: sandbox applies to the process environment"):
+        load_manifest(path)

@@ -63,6 +63,27 @@ def test_containers_of_a_dead_owner_go_and_a_live_ones_stay(
                 container.remove(force=True)
 
 
+def test_a_container_still_being_created_is_left_to_its_owner(
+    docker_engine, onnxruntime_image, dead_token
+):
+    """docker-py creates, inspects, then starts a container: one seen in between is mid-launch
+    (once, in a full suite, a sweep removed one there and its launch failed with a 404)."""
+    labels = {"dlspec-ray.managed": "1", "dlspec-ray.host": HOST, "dlspec-ray.owner": dead_token}
+    creating = docker_engine.containers.create(
+        onnxruntime_image.id, ["true"], labels=labels, network_mode="none",
+        name=f"dlspec-ray-test-creating-{os.getpid()}",
+    )  # fmt: skip
+    try:
+        assert creating.name not in sweep().containers
+        assert creating.name in {c.name for c in docker_engine.containers.list(all=True)}
+        creating.start()
+        creating.wait(timeout=60)  # now exited, with a dead owner: an orphan
+        assert creating.name in sweep().containers
+    finally:
+        with contextlib.suppress(Exception):
+            creating.remove(force=True)
+
+
 def test_without_an_engine_the_sweep_says_why_containers_were_not_checked(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
     report = sweep()

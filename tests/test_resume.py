@@ -121,12 +121,14 @@ def test_a_resume_that_is_not_the_same_run_is_refused_naming_the_change(
 
 def test_what_cannot_be_resumed_is_refused(clean_run, tmp_path, capsys):
     cases = {
-        str(clean_run): "the run there is complete",
-        str(tmp_path / "nothing"): "does not exist, so it is not an interrupted dlspec-ray run",
-        str(tmp_path): "holds no run.json",
+        (str(clean_run),): "the run there is complete",
+        (str(tmp_path / "nothing"),): "does not exist, so it is not an interrupted dlspec-ray run",
+        (str(tmp_path),): "holds no run.json",
+        (str(tmp_path), "--dry-run"): "--resume and --dry-run: a resumed run's plan is",
+        (str(tmp_path), "--overwrite"): "a resumed run keeps its shards; it cannot also",
     }
-    for where, message in cases.items():
-        assert main(["run", "--resume", where]) == 2
+    for args, message in cases.items():
+        assert main(["run", "--resume", *args]) == 2
         assert message in capsys.readouterr().err
 
 

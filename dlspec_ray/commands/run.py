@@ -186,6 +186,11 @@ def handle(args: argparse.Namespace) -> int:
 
     options = run_options(args)
     where = {"out": out_location(args), "overwrite": args.overwrite, "address": args.address}
+    if args.resume and args.dry_run:
+        raise UsageError(
+            "--resume and --dry-run: a resumed run's plan is the one in its run.json; "
+            "`dlspec-ray runs ROOT` shows how far it got. Drop --dry-run to finish it."
+        )
     if args.resume:
         where["resume"] = args.resume
     elif not args.model:

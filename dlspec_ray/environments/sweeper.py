@@ -12,9 +12,7 @@ from __future__ import annotations
 __all__ = ["SweepReport", "sweep", "sweep_once"]
 
 import shutil
-import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from dlspec_ray.environments.engine import LABEL
 from dlspec_ray.environments.shm import env_dir_owner, shm_root
@@ -58,47 +56,22 @@ def _sweep_containers(report: SweepReport, everything: bool) -> None:
     except EnvironmentUnavailable as exc:
         report.docker_skipped = str(exc)
         return
-    found = client.containers.list(all=True, filters={"label": f"{LABEL}.managed=1"})
+    # Other processes start and remove their containers meanwhile (a node's reader
+    # environment is removed as soon as it has read): one gone between the listing and its
+    # inspection is skipped, never an error that fails the start of this process's own.
+    found = client.containers.list(
+        all=True, filters={"label": f"{LABEL}.managed=1"}, ignore_removed=True
+    )
     for container in found:
         labels = container.labels
         mine = labels.get(f"{LABEL}.host") == HOST
-        orphan = mine and not owner_alive(labels.get(f"{LABEL}.owner", "")) and settled(container)
+        orphan = mine and not owner_alive(labels.get(f"{LABEL}.owner", ""))
         if everything or orphan:
             try:
                 container.remove(force=True)
             except Exception:
                 continue  # removed meanwhile by its owner
             report.containers.append(container.name)
-
-
-# A container still being created (docker-py creates, inspects, then starts it) is left
-# alone this long: its owner is mid-launch, and removing it there fails that launch.
-CREATING_GRACE_S = 120.0
-
-
-def settled(container: Any) -> bool:
-    """Not a container its owner is creating right now."""
-    if container.status != "created":
-        return True
-    created = _epoch(container.attrs.get("Created"))
-    if created is None:
-        return True  # no creation time to go by: judge by the owner alone
-    return time.time() - created > CREATING_GRACE_S
-
-
-def _epoch(created: Any) -> float | None:
-    """Docker's creation time: epoch seconds (a listing) or RFC 3339 (an inspect)."""
-    if isinstance(created, (int, float)):
-        return float(created)
-    if isinstance(created, str) and len(created) >= 19:
-        from datetime import datetime, timezone
-
-        try:
-            moment = datetime.strptime(created[:19], "%Y-%m-%dT%H:%M:%S")
-        except ValueError:
-            return None
-        return moment.replace(tzinfo=timezone.utc).timestamp()
-    return None
 
 
 _swept: set[bool] = set()

@@ -12,10 +12,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dlspec_ray.artifacts import default_cache_dir, fetch_all
+from dlspec_ray.artifacts import fetch_all
 from dlspec_ray.environments import Placement, make_environment
 from dlspec_ray.hardware.setup import run_setup_commands, setup_failure
-from dlspec_ray.runtime.node_data import current_node_id
+from dlspec_ray.runtime.node_data import current_node_id, node_read_paths
 from dlspec_ray.spec.types import HardwareManifest, ModelManifest, SoftwareManifest
 from dlspec_ray.stages import Envelope, StageChain, Watchdog, build_context, format_stage_error
 
@@ -196,12 +196,10 @@ def _placement(spec: HostSpec) -> Placement:
     except Exception:
         pass
     hardware = spec.hardware
-    cache = Path(spec.cache_dir) if spec.cache_dir else default_cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)  # so a container can mount it before any fetch
     return Placement(
         cpus=hardware.cpu.ncpu if hardware else None,
         memory=hardware.memory if hardware else None,
         gpu_ids=gpu_ids,
         labels={"run": spec.run_id, "actor": actor},
-        read_only_paths=(str(cache.resolve()), *spec.data_roots),
+        read_only_paths=node_read_paths(spec.cache_dir, spec.data_roots),
     )

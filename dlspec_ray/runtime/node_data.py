@@ -15,7 +15,14 @@ it in this actor's own process.
 
 from __future__ import annotations
 
-__all__ = ["NodeData", "ReadSpec", "current_node_id", "local_values", "start_node_data"]
+__all__ = [
+    "NodeData",
+    "ReadSpec",
+    "current_node_id",
+    "local_values",
+    "node_read_paths",
+    "start_node_data",
+]
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,11 +107,9 @@ def _read_in_environment(spec: ReadSpec, paths: dict[str, Path]) -> Samples:
     """Run the reader in the task's environment; its output is checked here, as inline."""
     from dlspec_ray.environments import Placement, make_environment
 
-    cache = Path(spec.cache_dir) if spec.cache_dir else default_cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
     placement = Placement(
         labels={"role": "reader"},
-        read_only_paths=(str(cache.resolve()), *spec.data_roots),
+        read_only_paths=node_read_paths(spec.cache_dir, spec.data_roots),
     )
     environment = make_environment(spec.environment, spec.software, placement=placement)
     try:
@@ -114,6 +119,14 @@ def _read_in_environment(spec: ReadSpec, paths: dict[str, Path]) -> Samples:
         )
     finally:
         environment.close()
+
+
+def node_read_paths(cache_dir: str | None, data_roots: tuple[str, ...]) -> tuple[str, ...]:
+    """The host folders an environment on this node reads: the node's artifact cache (made
+    now, so that a container can mount it before any fetch) and the dataset's folders."""
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    return (str(cache.resolve()), *data_roots)
 
 
 def start_node_data(spec: ReadSpec, node_id: str) -> Any:

@@ -83,6 +83,7 @@ def _keep_resumable(staging: Path) -> str | None:
     """A killed run's staging folder that holds complete shards is kept for ``--resume``:
     moved to its ``--out`` when that is free. Returns what was done, or None (remove it)."""
     from dlspec_ray.results.ledger import verified_entries
+    from dlspec_ray.results.run_dir import keep_incomplete
     from dlspec_ray.results.run_identity import RUN_IDENTITY_NAME, RunIdentity
 
     if not (staging / RUN_IDENTITY_NAME).is_file():
@@ -93,8 +94,5 @@ def _keep_resumable(staging: Path) -> str | None:
             return None
     except Exception:
         return None
-    final = Path(identity.out)
-    if final.parent == staging.parent and not final.exists() and not final.is_symlink():
-        staging.rename(final)
-        staging = final
+    staging = keep_incomplete(staging, Path(identity.out))
     return f"kept the interrupted run {staging}: finish it with `dlspec-ray run --resume {staging}`"

@@ -31,7 +31,7 @@ from dlspec_ray.plan import Plan
 from dlspec_ray.progress import Phases
 from dlspec_ray.results.ledger import LEDGER_NAME, LedgerEntry
 from dlspec_ray.results.parquet_io import SAMPLES_DIR
-from dlspec_ray.results.run_dir import check_out_dir, publish
+from dlspec_ray.results.run_dir import check_out_dir, keep_incomplete, publish
 from dlspec_ray.results.run_identity import RunIdentity
 from dlspec_ray.resume import IncompleteRun
 
@@ -127,12 +127,10 @@ class RunOutput:
             return None
         if self.staging is None:
             return str(self.final)
-        final = Path(self.final)
-        if not final.exists() and not final.is_symlink():
-            self.staging.rename(final)
+        kept = keep_incomplete(self.staging, Path(self.final))
+        if kept != self.staging:
             self.staging = None
-            return str(final)
-        return str(self.staging)
+        return str(kept)
 
     def finish(
         self,

@@ -21,7 +21,7 @@ symbolic link given as ``--out`` is seen as a link, not as its target.
 
 from __future__ import annotations
 
-__all__ = ["LEDGER_NAME", "check_out_dir", "is_run_dir", "publish"]
+__all__ = ["LEDGER_NAME", "check_out_dir", "is_run_dir", "keep_incomplete", "publish"]
 
 import os
 import shutil
@@ -92,6 +92,15 @@ def publish(staging: str | os.PathLike[str], out: str | os.PathLike[str], overwr
         ) from None
     if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def keep_incomplete(staging: Path, out: Path) -> Path:
+    """Where an interrupted run's staging folder is kept: renamed to ``out`` when that is
+    free (``runs`` lists it there, and ``--resume OUT`` finds it), else left where it is."""
+    if out.parent == staging.parent and not out.exists() and not out.is_symlink():
+        staging.rename(out)
+        return out
+    return staging
 
 
 def _absolute(path: str | os.PathLike[str]) -> Path:

@@ -214,8 +214,12 @@ class IncompleteRunEntry:
 
 
 def find_incomplete_runs(root: Location) -> list[IncompleteRunEntry]:
-    """The folders directly in ``root`` that hold a ``run.json`` but no ``summary.json``."""
-    from dlspec_ray.results.ledger import LedgerError, verified_entries
+    """The folders directly in ``root`` that hold a ``run.json`` but no ``summary.json``.
+
+    Their shards are counted from the ledger without reading them: a listing must stay
+    cheap over object storage; ``--resume`` checks each file's digest.
+    """
+    from dlspec_ray.results.ledger import LedgerError, recorded_entries
     from dlspec_ray.results.run_identity import RUN_IDENTITY_NAME, RunIdentity
 
     base = as_location(root)
@@ -228,7 +232,7 @@ def find_incomplete_runs(root: Location) -> list[IncompleteRunEntry]:
             continue
         try:
             identity = RunIdentity.read(run)
-            done = len(verified_entries(run))
+            done = len(recorded_entries(run))
         except (DLSpecError, LedgerError):
             continue
         found.append(

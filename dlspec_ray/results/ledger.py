@@ -13,7 +13,14 @@ sha256), so a shard file that was removed or altered since is run again.
 
 from __future__ import annotations
 
-__all__ = ["LEDGER_NAME", "LedgerEntry", "LedgerError", "read_ledger", "verified_entries"]
+__all__ = [
+    "LEDGER_NAME",
+    "LedgerEntry",
+    "LedgerError",
+    "read_ledger",
+    "recorded_entries",
+    "verified_entries",
+]
 
 import hashlib
 import json
@@ -87,13 +94,18 @@ def read_ledger(run_dir: Location) -> list[LedgerEntry]:
     return entries
 
 
-def verified_entries(run_dir: Location) -> dict[int, LedgerEntry]:
-    """The complete shards, by id: the last entry of each shard whose file is whole."""
-    out = as_location(run_dir)
+def recorded_entries(run_dir: Location) -> dict[int, LedgerEntry]:
+    """The last entry of each shard that ran, by id, as the ledger says (files unread)."""
     latest: dict[int, LedgerEntry] = {}
-    for entry in read_ledger(out):
+    for entry in read_ledger(run_dir):
         latest[entry.shard] = entry
-    return {shard: e for shard, e in latest.items() if e.ran and _file_is_whole(out, e)}
+    return {shard: e for shard, e in latest.items() if e.ran}
+
+
+def verified_entries(run_dir: Location) -> dict[int, LedgerEntry]:
+    """The complete shards, by id: the recorded ones whose file is whole (read and hashed)."""
+    out = as_location(run_dir)
+    return {s: e for s, e in recorded_entries(out).items() if _file_is_whole(out, e)}
 
 
 def _file_is_whole(out: Any, entry: LedgerEntry) -> bool:

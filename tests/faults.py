@@ -64,11 +64,7 @@ def faulty_run_stage(gate: Path, action: str, at_call: int = 3) -> str:
 
 def wait_for(path: Path, what: str, deadline_s: float = 300) -> None:
     """Wait for a file a stage creates; the deadline only bounds a broken test."""
-    end = time.monotonic() + deadline_s
-    while not path.exists():
-        if time.monotonic() > end:
-            raise AssertionError(f"{what} did not happen ({path} never appeared)")
-        time.sleep(0.05)
+    wait_until(path.exists, f"{what} ({path} never appeared)", deadline_s)
 
 
 COMPARED = ["sample_id", "label", "prediction", "top_k", "scores", "output", "error"]

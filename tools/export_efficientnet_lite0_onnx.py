@@ -8,16 +8,17 @@ graph computes what PyTorch computes, on the project's sample photos, through th
 model manifests' own pre-process code.
 
 What the bytes depend on: torch (its C++ exporter builds and serialises the protobuf,
-folds each BatchNorm into its Conv with separate IEEE float32 operations, and writes its
-own version string into ``producer_version``), the two efficientnet packages and the
-weights file. Not on the Python ``onnx``, ``protobuf``, ``numpy`` or ``onnxruntime``
-packages: torch imports ``onnx`` only to re-serialise a graph that has ONNX-script
-functions, which this one has none of. The same bytes come with those packages absent,
-with onnx 1.17-1.23 / protobuf 5.29-7.36 / numpy 1.26-2.4, Python 3.11.2 or 3.11.7,
-ATEN_CPU_CAPABILITY default/avx2/avx512, one thread or two, and any PYTHONHASHSEED (as
-measured on an x86-64 machine); torch 2.14.1 writes the same graph with another
-``producer_version``. So torch's pin keeps the digest, and a mismatch names the torch
-build it was made with (``provenance``).
+and writes its own version string into ``producer_version``), the two efficientnet
+packages and the weights file. Not the CPU: torch's exporter would fold each BatchNorm
+into its Conv in float32, and that rounded differently on an AMD EPYC than on the
+machine that recorded the first digest. So ``fold_batch_norms`` folds them first, in
+float64 with NumPy, whose operations used here are each correctly rounded: the same
+bytes with NumPy's AVX-512, AVX2 and baseline code paths, and with
+ATEN_CPU_CAPABILITY=default and one thread (measured on an AMD EPYC). torch imports
+``onnx`` only to re-serialise a graph that has ONNX-script functions, which this one has
+none of. Before the fold, the same bytes came with onnx 1.17-1.23 / protobuf 5.29-7.36 /
+numpy 1.26-2.4, Python 3.11.2 or 3.11.7 and any PYTHONHASHSEED. So torch's pin keeps
+the digest, and a mismatch names the torch build it was made with (``provenance``).
 
 Usage (from the repository root)::
 
@@ -38,8 +39,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "assets" / "efficientnet-lite0" / "efficientnet-lite0.onnx"
-# Written by torch 2.13.0+cpu (git cf30153c4c131c8164ee7798e5022d810682e2cb), 18,614,610 bytes.
-EXPECTED_SHA256 = "276a190eb88b9d88a14bce37a0140e6c9286d7d7ce165be977acbbe096198f53"
+# Written by torch 2.13.0+cpu (git cf30153c4c131c8164ee7798e5022d810682e2cb), 18,617,512 bytes.
+EXPECTED_SHA256 = "cec6d060a2b08486888b0ffbdd90911678bb5b17db5227442f3fb32ef1fe03a9"
 WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 PHOTOS = REPO_ROOT / "assets" / "imagenet-samples" / "images"
 PYTORCH_MANIFEST = REPO_ROOT / "manifests" / "models" / "efficientnet-lite0-pytorch.yaml"
@@ -80,6 +81,45 @@ def load_network():
         )
     torch.manual_seed(0)
     return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights)).eval()
+
+
+def fold_batch_norms(network) -> int:
+    """Fold each BatchNorm into the Conv before it, in float64, rounded once to float32.
+
+    The TorchScript exporter folds them itself, in float32 through torch's vectorised
+    kernels, and those round differently on different CPUs: on an AMD EPYC the same
+    torch build wrote other bytes (sha256 d9b4b293...) than on the machine that recorded
+    the first digest. NumPy's float64 add, sqrt, divide, multiply and subtract are each
+    correctly rounded (IEEE 754), and each is a separate call, so nothing is fused into
+    an FMA: the folded weights are the same bits on every CPU. The exporter then has no
+    BatchNorm left to fold. Every BatchNorm here directly follows its Conv in forward().
+    """
+    import numpy as np
+    import torch
+
+    # The BatchNorm registered next after each Conv, past the Conv's own children (its
+    # static padding).
+    modules = list(network.named_modules())
+    folded = 0
+    for i, (conv_name, conv) in enumerate(modules):
+        if not isinstance(conv, torch.nn.Conv2d):
+            continue
+        after = [(n, m) for n, m in modules[i + 1 :] if not n.startswith(conv_name + ".")]
+        if not after or not isinstance(after[0][1], torch.nn.BatchNorm2d):
+            continue
+        name, bn = after[0]
+        f64 = lambda t: t.detach().numpy().astype(np.float64)  # noqa: E731
+        scale = f64(bn.weight) / np.sqrt(f64(bn.running_var) + float(bn.eps))
+        bias = f64(conv.bias) if conv.bias is not None else np.zeros_like(scale)
+        weight = f64(conv.weight) * scale.reshape(-1, 1, 1, 1)
+        bias = (bias - f64(bn.running_mean)) * scale + f64(bn.bias)
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(weight.astype(np.float32)))
+            conv.bias = torch.nn.Parameter(torch.from_numpy(bias.astype(np.float32)))
+        parent, _, attr = name.rpartition(".")
+        setattr(network.get_submodule(parent) if parent else network, attr, torch.nn.Identity())
+        folded += 1
+    return folded
 
 
 def export(network, out: Path) -> None:
@@ -147,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{out}: up to date (sha256 {EXPECTED_SHA256})")
         return 0
     network = load_network()
+    fold_batch_norms(network)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         staged = Path(tmp) / out.name

@@ -103,11 +103,13 @@ def dry_run(
     at ``address`` (or ``RAY_ADDRESS``), else this machine as the embedded Ray
     would see it, without starting it. A dataset whose sources are all local is
     indexed here, so the shards are known; one with remote sources is not
-    downloaded, and its shards are planned when a node has indexed it.
+    downloaded, and its shards are planned when a node has indexed it. Nor is one
+    whose reader is manifest code bound for a ``process`` or ``docker`` environment:
+    that code runs only inside the environment, and a dry run starts none.
     """
     import os
 
-    from dlspec_ray.plan import ClusterView, plan
+    from dlspec_ray.plan import ClusterView, environment_kind, indexed_by_dry_run, plan
 
     task, options = prepare(
         model,
@@ -128,7 +130,7 @@ def dry_run(
     else:
         cluster = ClusterView.this_machine()
     index = None
-    if not any(s.is_remote for s in task.dataset.sources):
+    if indexed_by_dry_run(task, environment_kind(task, options.environment)):
         from dlspec_ray.artifacts import fetch_all
         from dlspec_ray.stages import read_samples
 

@@ -109,6 +109,7 @@ class Plan:
             environment=self.environment,
             software=self.task.software,
             data_roots=self.host.data_roots,
+            hardware=self.task.hardware,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -151,8 +152,9 @@ class Plan:
         ]
         if self.index is None:
             lines.append(
-                "shards: planned when the dataset is indexed on the first node (its sources "
-                "are remote: a dry run downloads nothing)"
+                "shards: planned when the dataset is indexed on the first node ("
+                + _why_not_indexed(task, self.environment)
+                + ")"
             )
         else:
             lines.append(
@@ -258,6 +260,27 @@ def plan_shards(samples: int, batch_size: int, batches_per_shard: int) -> tuple[
     return tuple(
         Shard(shard_id=i, start=start, stop=min(samples, start + rows), batch_size=batch_size)
         for i, start in enumerate(range(0, samples, rows))
+    )
+
+
+def indexed_by_dry_run(task: Task, environment: str) -> bool:
+    """Whether a dry run may read the dataset in the driver to plan its shards.
+
+    Only local sources, and only a reader the driver may run: dlspec-ray's own, or
+    manifest code bound for ``inline`` (which the trusted-roots check has let through).
+    A ``process`` or ``docker`` task's reader code runs inside its environment alone.
+    """
+    if any(s.is_remote for s in task.dataset.sources):
+        return False
+    return task.dataset.reader is None or environment == "inline"
+
+
+def _why_not_indexed(task: Task, environment: str) -> str:
+    if any(s.is_remote for s in task.dataset.sources):
+        return "its sources are remote: a dry run downloads nothing"
+    return (
+        f"its reader is manifest code, which runs only inside the {environment} "
+        "environment: a dry run starts none"
     )
 
 

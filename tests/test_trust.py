@@ -60,3 +60,29 @@ def test_the_shipped_manifests_and_the_listed_roots_are_trusted(
         check_trusted(copies, "inline", trust=False)
     monkeypatch.setenv(TRUSTED_ROOTS_ENV, f"/elsewhere:{mnist_manifests.root}")
     check_trusted(copies, "inline", trust=False)
+
+
+@pytest.mark.parametrize(
+    ("software", "indexed"),
+    [(PROCESS, False), (None, True)],
+)
+def test_a_dry_run_runs_a_reader_in_the_driver_only_when_it_would_run_inline(
+    mnist_manifests, tmp_path, capsys, software, indexed
+):
+    """A process or docker task's reader runs inside its environment; a dry run starts none."""
+    marker = tmp_path / "the reader ran"
+    mnist_manifests.edit(
+        "dataset", "      import gzip\n", f"      import gzip\n      open({str(marker)!r}, 'w')\n"
+    )
+    extra = ("--software", software) if software else ()
+    assert main(mnist_manifests.run_args("--limit", "64", *extra, "--dry-run")) == 0
+    printed = capsys.readouterr().out
+    assert marker.exists() is indexed
+    if indexed:
+        assert "samples: 64 (--limit 64)" in printed
+    else:
+        assert (
+            "shards: planned when the dataset is indexed on the first node (its reader is "
+            "manifest code, which runs only inside the process environment: a dry run starts "
+            "none)" in printed
+        )

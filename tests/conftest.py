@@ -48,6 +48,16 @@ def ray_clusters():
     return module
 
 
+@pytest.fixture
+def tmp_path(tmp_path):
+    """pytest makes each test's folder 0700. Run as root, the docker environment runs stage
+    code as nobody, which must read the folders a test mounts, as a user's data folders are
+    readable by others; so a test's folder is opened for reading. The refusal of a mount
+    that its user cannot read has its own tests (environments/test_container.py)."""
+    tmp_path.chmod(0o755)
+    return tmp_path
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """No test reads or writes the user's ~/.cache."""

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 __all__ = [
     "ENV_VAR",
+    "READABLE_FOLDER",
     "blob_dir",
     "cached_blob",
     "default_cache_dir",
+    "open_for_readers",
     "owner_tag",
     "publish_blob",
     "remove_tree",
@@ -57,6 +59,9 @@ ENV_VAR = "DLSPEC_RAY_CACHE"
 STALE_AFTER_S = 24 * 3600.0
 
 _HOST_KEY = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+# A cache entry's folder: read by whoever reads the cache, such as a container's unprivileged
+# user (environments/container.py), never written after it is published.
+READABLE_FOLDER = 0o755
 # The work folders mkdtemp makes from the prefixes below, in tmp/ and in unpacked/.
 _WORK = {"tmp": re.compile(r"^(?:blob|alias)-"), "unpacked": re.compile(r"^\.tmp-")}
 _OWNED = re.compile(r"^(?:blob|alias|\.tmp)-(?P<pid>\d+)\.(?P<start>\d+)@(?P<host>[0-9a-f]{8})-")
@@ -84,6 +89,17 @@ def _tmp_root(cache: Path) -> Path:
     return root
 
 
+def open_for_readers(folder: Path) -> None:
+    """Make a cache entry's folder readable by others, as entries are published now.
+
+    Entries published before that kept mkdtemp's 0700, which a container's unprivileged
+    user cannot enter; they are opened when next used. Only an entry's own folder.
+    """
+    with suppress(OSError):
+        if stat.S_IMODE(folder.stat().st_mode) & 0o055 != 0o055:
+            folder.chmod(READABLE_FOLDER)
+
+
 def cached_blob(cache: Path, digest: str, basename: str) -> Path | None:
     """The cached file with these bytes, under ``basename``; None when not cached.
 
@@ -94,6 +110,7 @@ def cached_blob(cache: Path, digest: str, basename: str) -> Path | None:
     folder = blob_dir(cache, digest)
     wanted = folder / basename
     if wanted.is_file():
+        open_for_readers(folder)
         return wanted
     try:
         existing = next((p for p in folder.iterdir() if p.is_file()), None)
@@ -112,6 +129,7 @@ def cached_blob(cache: Path, digest: str, basename: str) -> Path | None:
         os.replace(alias, wanted)
     finally:
         remove_tree(work)
+    open_for_readers(folder)
     return wanted
 
 
@@ -191,6 +209,7 @@ def publish_blob(cache: Path, digest: str, staged: Path) -> Path:
     another fetcher of the same bytes is not an error: the winner's copy is used.
     """
     staged.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    staged.parent.chmod(READABLE_FOLDER)  # mkdtemp made it 0700
     folder = blob_dir(cache, digest)
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:

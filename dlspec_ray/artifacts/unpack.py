@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from dlspec_ray.artifacts.cache import owner_tag, remove_tree
+from dlspec_ray.artifacts.cache import READABLE_FOLDER, open_for_readers, owner_tag, remove_tree
 from dlspec_ray.artifacts.checksum import CHUNK_SIZE
 from dlspec_ray.artifacts.limits import (
     MAX_RATIO_ENV,
@@ -102,6 +102,7 @@ def safe_unpack(
     """
     archive, target = Path(archive), Path(target)
     if target.is_dir():
+        open_for_readers(target)
         return target
     limit_bytes, limit_ratio = max_unpacked_bytes(max_bytes), max_compression_ratio(max_ratio)
     kind = archive_format(archive)
@@ -121,6 +122,7 @@ def safe_unpack(
     try:
         _UNPACKERS[kind](archive, work, budget)
         _refuse_escaping_links(archive, work)
+        work.chmod(READABLE_FOLDER)  # mkdtemp made it 0700
         try:
             os.rename(work, target)
         except OSError:

@@ -14,7 +14,7 @@ Requests: ``start`` (stages, ctx), ``call`` (stage, data), ``describe``
 
 from __future__ import annotations
 
-__all__ = ["error_info", "main", "versions"]
+__all__ = ["check_readable", "error_info", "main", "versions"]
 
 import argparse
 import os
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         op = request.get("op")
         try:
             if op == "start":
+                check_readable(request["ctx"].get("artifacts") or {})
                 runner = StageRunner(request["stages"], request["ctx"], tee=sys.__stderr__)
                 reply: dict[str, Any] = {}
             elif op == "call":
@@ -75,6 +76,29 @@ def main(argv: list[str] | None = None) -> int:
             channel.send({"ok": True, **reply})
         except Exception as exc:
             channel.send({"ok": False, "error": error_info(exc)})
+
+
+def check_readable(artifacts: dict[str, str]) -> None:
+    """Say which folder keeps this user from an artifact, before a framework says "error 13".
+
+    In a container the user is unprivileged, and a folder on the way (an image's 0700
+    ``/root``, say) can stop it where the host's own user passed.
+    """
+    for name, path in artifacts.items():
+        if os.access(path, os.R_OK):
+            continue
+        blocker = Path(path)
+        for folder in reversed(Path(path).parents):
+            if not os.access(folder, os.X_OK):
+                blocker = folder
+                break
+        info = os.stat(blocker) if blocker.exists() else None
+        how = f"mode {info.st_mode & 0o7777:04o}, owner {info.st_uid}:{info.st_gid}" if info else ""
+        raise PermissionError(
+            f"artifact {name!r} ({path}) cannot be read by uid {os.getuid()} in this "
+            f"environment: {blocker} stops it ({how or 'missing'}). Make it readable to that "
+            "user; in a container, DLSPEC_RAY_CONTAINER_USER chooses the user."
+        )
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:

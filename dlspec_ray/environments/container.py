@@ -1,6 +1,7 @@
 """Stage code in the software manifest's framework container, through docker-py.
 
-The container runs the agent as the host actor's user, with no network, the
+The container runs the agent as an unprivileged user (the host actor's own, or
+``nobody`` when that is root), with no network, the
 actor's GPUs only, the hardware manifest's memory and CPU limits, and the
 software manifest's ``env``. It sees, read-only at the same paths as the host,
 the agent's code and the folders of the model's artifacts (and the artifact
@@ -11,10 +12,20 @@ owning process, so the sweeper can remove it if the actor is killed.
 
 from __future__ import annotations
 
-__all__ = ["CONFINEMENT", "CONTAINER_IO", "DockerEnvironment", "device_requests", "resource_limits"]
+__all__ = [
+    "CONFINEMENT",
+    "CONTAINER_IO",
+    "CONTAINER_USER_ENV",
+    "DockerEnvironment",
+    "container_user",
+    "device_requests",
+    "resource_limits",
+    "unreadable_folders",
+]
 
 import contextlib
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +56,60 @@ CONFINEMENT: dict[str, Any] = {
     "security_opt": ["no-new-privileges"],
     "pids_limit": 512,
 }
+
+
+# Who stage code runs as in the container, as UID[:GID]; unset, the host actor's own user,
+# or nobody (65534) when that is root.
+CONTAINER_USER_ENV = "DLSPEC_RAY_CONTAINER_USER"
+NOBODY = (65534, 65534)
+
+
+def container_user() -> tuple[int, int]:
+    """The uid and gid of stage code in the container.
+
+    Root in a container without capabilities still owns every root-owned file it can
+    reach, so when dlspec-ray itself runs as root (as in CI, or a cluster's default
+    image) the container does not: it runs as ``nobody``. A user who needs otherwise
+    says so in ``DLSPEC_RAY_CONTAINER_USER`` (``0:0`` is root, still without
+    capabilities).
+    """
+    configured = os.environ.get(CONTAINER_USER_ENV, "").strip()
+    if configured:
+        uid, sep, gid = configured.partition(":")
+        if not uid.isdigit() or (sep and not gid.isdigit()):
+            raise EnvironmentUnavailable(
+                f"{CONTAINER_USER_ENV}: expected UID or UID:GID in numbers (such as "
+                f"65534:65534), got {configured!r}"
+            )
+        return int(uid), int(gid or uid)
+    if os.getuid() == 0:
+        return NOBODY
+    return os.getuid(), os.getgid()
+
+
+def unreadable_folders(folders: Sequence[str | Path], uid: int, gid: int) -> list[str]:
+    """The folders that ``uid:gid`` may not list and enter, each with its mode and owner.
+
+    Inside the container a bind-mounted folder's own mode counts, not its host parents':
+    docker makes the parents. So a mount root is checked by its mode bits alone.
+    """
+    if uid == 0:
+        return []
+    found = []
+    for folder in folders:
+        info = os.stat(folder)
+        if info.st_uid == uid:
+            bits = (info.st_mode >> 6) & 0o7
+        elif info.st_gid == gid:
+            bits = (info.st_mode >> 3) & 0o7
+        else:
+            bits = info.st_mode & 0o7
+        if bits & 0o5 != 0o5:
+            found.append(
+                f"{folder} (mode {stat.S_IMODE(info.st_mode):04o}, owner {info.st_uid}:"
+                f"{info.st_gid})"
+            )
+    return found
 
 
 def device_requests(gpu_ids: Sequence[str | int]) -> list[Any]:
@@ -118,9 +183,39 @@ class DockerEnvironment(RemoteEnvironment):
         client = docker_client()
         self._image = get_image(client, self.software)
         sweep_once(containers=True)
-        self._container = client.containers.run(
-            **self.run_options(self._image.id, socket_path, ctx)
+        options = self.run_options(self._image.id, socket_path, ctx)
+        uid, gid = (int(x) for x in options["user"].split(":"))
+        self._check_readable(options["volumes"], uid, gid)
+        self._hand_over(socket_path.parent, uid, gid)
+        self._container = client.containers.run(**options)
+
+    def _check_readable(self, volumes: Mapping[str, Mapping[str, str]], uid: int, gid: int) -> None:
+        """Refuse, before the container starts, mounts that its user could not read."""
+        unreadable = unreadable_folders(
+            [src for src, bind in volumes.items() if bind["mode"] == "ro"], uid, gid
         )
+        if not unreadable:
+            return
+        why = (
+            " (dlspec-ray runs as root here, so the container does not)" if os.getuid() == 0 else ""
+        )
+        them = "these folders" if len(unreadable) > 1 else "this folder"
+        raise EnvironmentUnavailable(
+            f"the docker environment runs stage code as {uid}:{gid}{why}, and that user "
+            f"cannot read {them} it must see: {'; '.join(unreadable)}. Make {them} readable to "
+            "it (chmod o+rx), or set "
+            f"{CONTAINER_USER_ENV}=UID:GID to a user who can read them (0:0 is root, still "
+            "without capabilities)."
+        )
+
+    @staticmethod
+    def _hand_over(folder: Path, uid: int, gid: int) -> None:
+        """Give the container's user the environment's own folder: the socket it connects
+        to and the arenas it maps. Root on the host still reads and writes them."""
+        if (uid, gid) == (os.getuid(), os.getgid()) or os.getuid() != 0:
+            return
+        for path in (folder, *folder.iterdir()):
+            os.chown(path, uid, gid)
 
     def run_options(self, image: str, socket_path: Path, ctx: Mapping[str, Any]) -> dict[str, Any]:
         """docker-py ``containers.run`` keywords: everything the container is given."""
@@ -143,7 +238,7 @@ class DockerEnvironment(RemoteEnvironment):
             "name": folder.name,
             "labels": labels,
             "environment": {**software.env, "PYTHONUNBUFFERED": "1"},
-            "user": f"{os.getuid()}:{os.getgid()}",
+            "user": "{}:{}".format(*container_user()),
             "network_mode": "none",
             "shm_size": min(SHM_SIZE, self.placement.memory or SHM_SIZE),
             "volumes": self._volumes(folder, ctx),

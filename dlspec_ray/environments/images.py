@@ -48,8 +48,10 @@ from dlspec_ray.environments.venvs import WHEELHOUSE_VAR
 from dlspec_ray.spec.types import SoftwareManifest
 
 Log = Callable[[str], None]
-# Bump when a layer's recipe changes meaning, so cached images are rebuilt.
+# Bump when a layer's recipe changes meaning, so cached images are rebuilt: the base's,
+# and the framework image's (2: /root opened for an unprivileged user).
 _RECIPE = 1
+_IMAGE_RECIPE = 2
 _PACKAGES_DIR = "/opt/dlspec-ray/packages"
 # Left out of the base: documentation, translations and apt's caches (about 140 MB).
 _TRIM = (
@@ -250,7 +252,7 @@ def build_image(
     client = docker_client()
     base, python = ensure_base_image(client, log)
     recipe = {"base": base, "packages": list(software.packages), "agent": agent_digest(),
-              "env": software.env, "recipe": _RECIPE}  # fmt: skip
+              "env": software.env, "recipe": _IMAGE_RECIPE}  # fmt: skip
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     try:
         image = client.images.get(name)
@@ -319,6 +321,9 @@ def _dockerfile(base: str, pip_wheel: str, software: SoftwareManifest, digest: s
             f"FROM {base}",
             f"COPY --from=install {_PACKAGES_DIR} {_PACKAGES_DIR}",
             f"COPY agent {CONTAINER_AGENT}",
+            # Stage code runs as nobody when the host runs as root, and the node's cache may
+            # be root's ~/.cache: mounted there, behind the base's 0700 /root.
+            'RUN ["chmod", "0755", "/root"]',
             *(f"ENV {k}={json.dumps(v)}" for k, v in env.items()),
             *(f"LABEL {k}={json.dumps(v)}" for k, v in labels.items()),
             'CMD ["python3", "-m", "dlspec_ray.environments.agent", "--help"]',

@@ -62,6 +62,17 @@ def test_publish_keeps_the_name_and_makes_the_blob_read_only(tmp_path: Path) -> 
     assert not published.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     assert cached_blob(tmp_path, HEX, "model.onnx") == published
     assert os.listdir(tmp_path / "tmp") == []
+    # Readable by others, such as a container's unprivileged user.
+    assert stat.S_IMODE(published.parent.stat().st_mode) == 0o755
+
+
+def test_an_entry_published_0700_is_opened_for_readers_when_next_used(tmp_path: Path) -> None:
+    with staged_file(tmp_path, "model.onnx") as staged:
+        staged.write_bytes(DATA)
+        published = publish_blob(tmp_path, HEX, staged)
+    published.parent.chmod(0o700)  # as earlier versions left it
+    assert cached_blob(tmp_path, HEX, "model.onnx") == published
+    assert stat.S_IMODE(published.parent.stat().st_mode) == 0o755
 
 
 def test_losing_a_publish_race_uses_the_winner(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ import gzip
 import io
 import os
 import re
+import stat
 import tarfile
 import threading
 import zipfile
@@ -126,9 +127,12 @@ def test_single_gz_file_unpacks_to_its_name_without_gz(tmp_path: Path) -> None:
 def test_an_existing_target_is_reused(tmp_path: Path) -> None:
     archive = make_zip(tmp_path / "x.zip", {"f": b"1"})
     target = safe_unpack(archive, tmp_path / "out")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755  # readable by a container's user
+    target.chmod(0o700)  # as earlier versions left it
     archive.unlink()
     assert safe_unpack(archive, target) == target
     assert (target / "f").read_bytes() == b"1"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
 
 
 def test_concurrent_unpacks_of_one_archive_all_succeed(tmp_path: Path) -> None:

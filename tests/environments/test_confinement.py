@@ -2,7 +2,7 @@
 
 The stage runs in the real framework container on the private engine. It tries to reach
 the network, write outside its scratch dir, read a host file outside its mounts, see the
-host's processes and gain privileges, and returns what happened; the test checks each.
+host's processes, gain privileges and be root, and returns what happened; the test checks each.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dlspec_ray.environments import DockerEnvironment, Placement
+from dlspec_ray.environments.container import container_user
 from dlspec_ray.spec import load_manifest
 from dlspec_ray.spec.types import StageSource
 
@@ -56,6 +57,7 @@ HOSTILE = """def fn(ctx, data):
         status = dict(line.split(":", 1) for line in f if ":" in line)
     tried["no_new_privs"] = status["NoNewPrivs"].strip()
     tried["effective capabilities"] = status["CapEff"].strip()
+    tried["uid"] = os.getuid()
     return tried
 """
 
@@ -84,3 +86,5 @@ def test_hostile_stage_code_is_confined_in_the_container(environment, tmp_path):
     assert tried["processes seen"] <= 3  # its own pid namespace: the agent, maybe a shell
     assert tried["no_new_privs"] == "1"
     assert tried["effective capabilities"] == "0000000000000000"
+    # Never root, even when the tests run as root: then nobody (container_user).
+    assert tried["uid"] == container_user()[0] != 0

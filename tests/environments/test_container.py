@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,15 @@ from dlspec_ray.environments import (
     Placement,
     make_environment,
 )
-from dlspec_ray.environments.container import device_requests, resource_limits
+from dlspec_ray.environments.bundle import agent_bundle
+from dlspec_ray.environments.container import (
+    CONTAINER_USER_ENV,
+    NOBODY,
+    container_user,
+    device_requests,
+    resource_limits,
+    unreadable_folders,
+)
 from dlspec_ray.environments.shm import shm_root
 from dlspec_ray.spec.loader import load_manifest
 from dlspec_ray.spec.types import StageSource
@@ -64,7 +75,7 @@ def test_run_options_carry_limits_labels_devices_and_no_network(tmp_path):
     assert options["nano_cpus"] == 1_500_000_000
     assert options["mem_limit"] == options["memswap_limit"] == 2 * 2**30
     assert options["device_requests"][0]["DeviceIDs"] == ["2"]
-    assert options["user"] == f"{os.getuid()}:{os.getgid()}"
+    assert options["user"] == "{}:{}".format(*container_user())
     assert options["environment"]["OMP_NUM_THREADS"] == "1"
     labels = options["labels"]
     assert labels["dlspec-ray.run"] == "r1" and labels["dlspec-ray.actor"] == "a1"
@@ -73,6 +84,39 @@ def test_run_options_carry_limits_labels_devices_and_no_network(tmp_path):
     volumes = options["volumes"]
     assert volumes[str(tmp_path / "io")] == {"bind": "/dlspec-ray/io", "mode": "rw"}
     assert volumes[str(artifact.parent)] == {"bind": str(artifact.parent), "mode": "ro"}
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [("", None), ("1000:1001", (1000, 1001)), ("1000", (1000, 1000)), ("0:0", (0, 0))],
+)
+def test_the_container_user_is_unprivileged_unless_configured(monkeypatch, configured, expected):
+    monkeypatch.setenv(CONTAINER_USER_ENV, configured)
+    if expected is None:  # the host actor's own user, or nobody in place of root
+        expected = NOBODY if os.getuid() == 0 else (os.getuid(), os.getgid())
+    assert container_user() == expected
+
+
+@pytest.mark.parametrize("configured", ["nobody", "1000:", "1000:x", "-1"])
+def test_a_bad_container_user_is_refused(monkeypatch, configured):
+    monkeypatch.setenv(CONTAINER_USER_ENV, configured)
+    with pytest.raises(EnvironmentUnavailable, match=rf"{CONTAINER_USER_ENV}: expected UID or "):
+        container_user()
+
+
+def test_a_mount_its_user_cannot_enter_is_named_with_its_mode(tmp_path):
+    open_folder, closed = tmp_path / "open", tmp_path / "closed"
+    open_folder.mkdir(mode=0o755)
+    closed.mkdir(mode=0o700)
+    open_folder.chmod(0o755)
+    closed.chmod(0o700)
+    me = os.getuid(), os.getgid()
+    stranger = (me[0] + 12345, me[1] + 12345)
+    assert unreadable_folders([open_folder, closed], *me) == []
+    assert unreadable_folders([open_folder, closed], *stranger) == [
+        f"{closed} (mode 0700, owner {me[0]}:{me[1]})"
+    ]
+    assert unreadable_folders([closed], 0, 0) == []
 
 
 def test_no_limits_when_the_hardware_manifest_gives_none():
@@ -138,7 +182,8 @@ def test_the_container_has_no_network_its_limits_and_env(docker_engine, onnxrunt
         assert container.attrs["HostConfig"]["ShmSize"] == 512 * 2**20
     finally:
         env.close()
-    assert seen == {"net": ["lo"], "mem": 512 * 2**20, "omp": "1", "uid": os.getuid()}
+    assert seen == {"net": ["lo"], "mem": 512 * 2**20, "omp": "1", "uid": container_user()[0]}
+    assert seen["uid"] != 0
     assert folder is not None and not folder.exists()
     assert docker_engine.containers.list(all=True, filters={"name": folder.name}) == []
 
@@ -183,3 +228,36 @@ def test_an_unreachable_docker_daemon_says_how_to_start_one(monkeypatch, tmp_pat
 def test_nothing_is_left_in_shared_memory_by_these_tests():
     leftovers = [p.name for p in shm_root().glob(f"dlspec-ray-{os.getpid()}.*")]
     assert leftovers == []
+
+
+@pytest.mark.skipif(
+    os.getuid() != 0 or not Path("/usr/bin/python3").exists(),
+    reason="running the check as another user needs root, and a Python outside /root",
+)
+def test_the_agent_names_the_folder_that_keeps_its_user_from_an_artifact():
+    # pytest's own temp root is 0700 on the host: this test's folder must be reachable by nobody.
+    reachable = Path(tempfile.mkdtemp(prefix="dlspec-ray-test-", dir="/tmp"))
+    try:
+        reachable.chmod(0o755)
+        closed = reachable / "closed"
+        closed.mkdir()
+        closed.chmod(0o700)
+        artifact = closed / "graph.onnx"
+        artifact.write_bytes(b"x")
+        artifact.chmod(0o644)
+        code = (
+            "from dlspec_ray.environments.agent import check_readable\n"
+            f"check_readable({{'open': '/etc/hostname', 'graph': {str(artifact)!r}}})"
+        )
+        result = subprocess.run(
+            ["/usr/bin/python3", "-c", code], user=NOBODY[0], group=NOBODY[1],
+            capture_output=True, text=True, cwd="/",
+            env={"PYTHONPATH": str(agent_bundle(reachable / "env"))},
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(reachable)
+    assert result.returncode == 1
+    assert (
+        f"PermissionError: artifact 'graph' ({artifact}) cannot be read by uid 65534 in this "
+        f"environment: {closed} stops it (mode 0700, owner 0:0)." in result.stderr
+    ), result.stderr

@@ -15,7 +15,7 @@ import numpy as np
 from dlspec_ray.artifacts import fetch_all
 from dlspec_ray.environments import Placement, make_environment
 from dlspec_ray.hardware.setup import run_setup_commands, setup_failure
-from dlspec_ray.runtime.node_data import current_node_id, node_read_paths
+from dlspec_ray.runtime.node_data import current_node_id, hardware_limits, node_read_paths
 from dlspec_ray.spec.types import HardwareManifest, ModelManifest, SoftwareManifest
 from dlspec_ray.stages import Envelope, StageChain, Watchdog, build_context, format_stage_error
 
@@ -195,10 +195,8 @@ def _placement(spec: HostSpec) -> Placement:
             actor = ray.get_runtime_context().get_actor_id() or ""
     except Exception:
         pass
-    hardware = spec.hardware
     return Placement(
-        cpus=hardware.cpu.ncpu if hardware else None,
-        memory=hardware.memory if hardware else None,
+        **hardware_limits(spec.hardware),
         gpu_ids=gpu_ids,
         labels={"run": spec.run_id, "actor": actor},
         read_only_paths=node_read_paths(spec.cache_dir, spec.data_roots),

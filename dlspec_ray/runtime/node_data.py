@@ -19,6 +19,7 @@ __all__ = [
     "NodeData",
     "ReadSpec",
     "current_node_id",
+    "hardware_limits",
     "local_values",
     "node_read_paths",
     "start_node_data",
@@ -32,7 +33,7 @@ import numpy as np
 
 from dlspec_ray.artifacts import default_cache_dir, fetch_all
 from dlspec_ray.errors import DLSpecError
-from dlspec_ray.spec.types import DatasetManifest, SoftwareManifest
+from dlspec_ray.spec.types import DatasetManifest, HardwareManifest, SoftwareManifest
 from dlspec_ray.stages import DatasetIndex, Samples, read_samples
 
 
@@ -48,6 +49,8 @@ class ReadSpec:
     software: SoftwareManifest | None = None
     # The dataset's local folders, which a container must see at the same paths.
     data_roots: tuple[str, ...] = ()
+    # Its CPU and memory limit the reader's environment, as they limit the stages'.
+    hardware: HardwareManifest | None = None
 
     def key(self) -> tuple[Any, ...]:
         """What makes two reads the same (a node's copy is reused for an equal key)."""
@@ -108,6 +111,7 @@ def _read_in_environment(spec: ReadSpec, paths: dict[str, Path]) -> Samples:
     from dlspec_ray.environments import Placement, make_environment
 
     placement = Placement(
+        **hardware_limits(spec.hardware),
         labels={"role": "reader"},
         read_only_paths=node_read_paths(spec.cache_dir, spec.data_roots),
     )
@@ -119,6 +123,14 @@ def _read_in_environment(spec: ReadSpec, paths: dict[str, Path]) -> Samples:
         )
     finally:
         environment.close()
+
+
+def hardware_limits(hardware: HardwareManifest | None) -> dict[str, Any]:
+    """The hardware manifest's CPUs and memory, as ``Placement`` fields: what an environment
+    on this node may use, whether it runs the stages or the reader."""
+    if hardware is None:
+        return {}
+    return {"cpus": hardware.cpu.ncpu, "memory": hardware.memory}
 
 
 def node_read_paths(cache_dir: str | None, data_roots: tuple[str, ...]) -> tuple[str, ...]:

@@ -222,22 +222,31 @@ def test_the_dataset_reader_runs_in_the_container_confined(
     repo_cwd, mnist_manifests, tmp_path, docker_engine, onnxruntime_image
 ):
     """With docker, the reader is manifest code like the stages: it runs in the container,
-    sees the dataset's files, and not the rest of the host."""
+    as an unprivileged user, under the hardware manifest's limits, sees the dataset's
+    files, and not the rest of the host."""
     host_file = REPO / "pyproject.toml"
+    mnist_manifests.edit("hardware", "  ncpu: 1\n", "  ncpu: 1\nmemory: 768MiB\n")
     mnist_manifests.edit(
         "dataset",
         "  def fn(ctx, data):\n",
         "  def fn(ctx, data):\n"
-        "      import os\n"
+        "      import os, pathlib\n"
         "      if not os.path.exists('/.dockerenv'):\n"
         "          raise RuntimeError('the reader is not in a container')\n"
         f"      if os.path.exists({str(host_file)!r}):\n"
-        "          raise RuntimeError('the reader sees a host file outside its mounts')\n",
+        "          raise RuntimeError('the reader sees a host file outside its mounts')\n"
+        "      if os.getuid() == 0:\n"
+        "          raise RuntimeError('the reader runs as root')\n"
+        "      cg = pathlib.Path('/sys/fs/cgroup/memory/memory.limit_in_bytes')\n"
+        "      cg = cg if cg.exists() else pathlib.Path('/sys/fs/cgroup/memory.max')\n"
+        "      limit = cg.read_text().strip()\n"
+        "      if limit != str(768 * 2**20):\n"
+        "          raise RuntimeError(f'the reader has the memory limit {limit}')\n",
     )
     result = dlspec_ray.evaluate(
         mnist_manifests.path("model"), mnist_manifests.path("dataset"),
         software=str(SOFTWARE / "onnxruntime-cpu-docker.yaml"), limit=256, progress=False,
-        out=tmp_path / "run",
+        hardware=mnist_manifests.path("hardware"), out=tmp_path / "run",
     )  # fmt: skip
     assert result.summary["errors"]["count"] == 0 and result.summary["samples"] == 256
     inline = mnist_manifests.run_args("--limit", "256", "--out", str(tmp_path / "inline"))

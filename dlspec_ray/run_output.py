@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from dlspec_ray.inflight import remember
 from dlspec_ray.plan import Plan
 from dlspec_ray.progress import Phases
 from dlspec_ray.results.ledger import LEDGER_NAME, LedgerEntry
@@ -74,6 +75,9 @@ class RunOutput:
     done: dict[int, LedgerEntry] = field(default_factory=dict)
     kept: int = 0  # of which, kept from before a resume
     duplicates: int = 0
+    # The in-flight record of the staging folder (inflight.py), written before the folder:
+    # a driver killed at any moment leaves nothing env gc cannot find.
+    record: Path | None = None
     _log: list[str] = field(default_factory=list)
 
     def add(self, result: Any, *, attempts: int = 1, ran: bool = True) -> bool:
@@ -282,6 +286,7 @@ def open_output(
     final = Path(os.path.abspath(os.path.expanduser(out)))
     check_out_dir(final, overwrite)
     staging = _staging(final, identity.run_id)
+    record = remember("staging", staging)
     staging.mkdir(parents=True)
     identity.write(staging)
     return RunOutput(
@@ -292,6 +297,7 @@ def open_output(
         staging=staging,
         overwrite=overwrite,
         echo=echo,
+        record=record,
     )
 
 
@@ -305,6 +311,7 @@ def _reopen(resume: IncompleteRun, phases: Phases, echo: bool) -> RunOutput:
         final = Path(identity.out)
         staging = _staging(final, identity.run_id)
         here = resume.location.local_path
+        record = remember("staging", staging)
         if here != staging:
             here.rename(staging)  # --out itself, or an older staging folder: ours either way
         output = RunOutput(
@@ -315,6 +322,7 @@ def _reopen(resume: IncompleteRun, phases: Phases, echo: bool) -> RunOutput:
             staging=staging,
             overwrite=True,  # what is at --out now may only be a run: publish() checks
             echo=echo,
+            record=record,
         )
     else:
         store = resume.location

@@ -238,7 +238,7 @@ class Session:
         an error, a lost cluster), the shards complete so far are kept as an incomplete
         run directory that ``resume`` finishes; with none complete, nothing is left.
         """
-        from dlspec_ray.inflight import forget, remember
+        from dlspec_ray.inflight import forget
         from dlspec_ray.results.run_result import EvaluationResult
         from dlspec_ray.resume import identity_of
         from dlspec_ray.run_output import open_output
@@ -254,7 +254,6 @@ class Session:
             echo=plan.options.verbose,
             resume=resume,
         )
-        record = remember("staging", output.staging) if output.staging else None
         try:
             summary = self._stream(plan, output)
             output.publish()
@@ -269,7 +268,7 @@ class Session:
             print(f"dlspec-ray: {note}", file=sys.stderr)
             raise
         finally:
-            forget(record)
+            forget(output.record)
             if not all(s.checksum for s in plan.task.dataset.sources):
                 # Bytes no checksum fixes may change before the next run: read them again then.
                 self.release_data()

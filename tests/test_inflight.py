@@ -48,10 +48,13 @@ def test_gc_cleans_what_a_killed_driver_left_and_only_that(mnist_manifests, tmp_
     driver = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        staging = _wait_for(
-            lambda: [p for p in tmp_path.iterdir() if p.name.startswith(".run.partial-")],
-            "the run's staging folder",
-        )[0]
+        # gc works from the records: wait for the staging folder's, and the folder.
+        staging = Path(
+            _wait_for(lambda: [r for r in _records() if r["kind"] == "staging"], "its record")[0][
+                "path"
+            ]
+        )
+        _wait_for(lambda: staging.is_dir(), "the run's staging folder")
         ray_temp = Path(
             _wait_for(lambda: [r for r in _records() if r["kind"] == "ray-temp"], "a Ray record")[
                 0

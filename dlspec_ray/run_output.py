@@ -157,6 +157,8 @@ class RunOutput:
             started_at=started_at,
             finished_at=datetime.now(timezone.utc),
             reference=plan.task.reference,
+            warmup=opts.warmup,
+            subset_of=plan.index.subset_of if plan.index is not None else None,
         )
         summary.update(extra)
         summary["nonfinite_samples"] = self.nonfinite

@@ -364,6 +364,7 @@ class Session:
         extra = {
             "batches_per_call": plan.batches_per_call,
             "max_errors": opts.max_errors,
+            "limit": opts.limit,
             "resources": pool.request.as_dict(),
             "ray": {"embedded": self.connection.embedded, "version": ray.__version__},
             "shards": len(plan.shards),

@@ -192,14 +192,33 @@ def test_a_reference_mismatch_fails_with_exit_1(repo_cwd, mnist_manifests, tmp_p
     mnist_manifests.edit("reference", "top1: {value: 0.989", "top1: {value: 0.995")
     code = main(
         mnist_manifests.run_args(
-            "--reference", mnist_manifests.path("reference"), "--limit", "1000",
-            "--out", str(tmp_path / "run"),
+            "--reference", mnist_manifests.path("reference"), "--out", str(tmp_path / "run"),
         )
     )  # fmt: skip
     captured = capsys.readouterr()
     assert code == 1
     assert "FAIL" in captured.out
     assert "does not match the reference log mnist-8-onnxruntime-reference@1.0.0" in captured.err
+
+
+def test_a_subset_never_fails_the_accuracy_check_but_still_checks_its_outputs(
+    repo_cwd, mnist_manifests, tmp_path, capsys
+):
+    """--limit 500 scores 0.986 against the log's 0.989 for all 10,000: no false FAIL."""
+    args = ("--reference", mnist_manifests.path("reference"), "--limit", "500", "--json")
+    assert main(mnist_manifests.run_args(*args, "--out", str(tmp_path / "run"))) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["limit"], summary["subset_of"], summary["samples"]) == (500, 10_000, 500)
+    accuracy_check, outputs_check = summary["reference"]["checks"]
+    assert summary["reference"]["verdict"] == "PASS"
+    assert accuracy_check["basis"] == "skipped" and accuracy_check["actual"] == 0.986
+    assert accuracy_check["detail"].startswith("skipped (a subset of 500 of 10,000 samples)")
+    low, high = summary["accuracy_ci95"]["top1"].values()
+    assert low < 0.986 < high
+    assert (outputs_check["basis"], outputs_check["passed"]) == ("exact", True)
+    # A wrong expected output within the subset still fails it.
+    mnist_manifests.edit("reference", '{sample: "3", top1: 0}', '{sample: "3", top1: 6}')
+    assert main(mnist_manifests.run_args(*args, "--out", str(tmp_path / "again"))) == 1
 
 
 def test_a_run_interrupted_before_any_shard_leaves_nothing_in_out(repo_cwd, tmp_path, monkeypatch):

@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "failed, before its samples are quarantined (default 2)",
     )
     add(
+        "--warmup",
+        type=int,
+        default=0,
+        metavar="N",
+        help="leave the run's first N batches out of the latency figures (default 0)",
+    )
+    add(
         "--max-errors",
         type=int,
         default=0,
@@ -154,6 +161,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         verbose=args.verbose,
         stage_timeout_s=args.stage_timeout,
         retries=args.retries,
+        warmup=args.warmup,
         trust=args.trust,
     )
 

@@ -58,6 +58,9 @@ class RunOptions:
     # Batches left out of the latency figures, at the start of the run: they pay for
     # caches, allocators and lazy initialisation rather than for the model.
     warmup: int = 0
+    # Write DIR/trace.json: each batch's read, pre-process, transfer, run, post-process and
+    # write spans, per node and host actor, for Perfetto or chrome://tracing.
+    trace: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "actors", "limit", "batches_per_call", "depth"):

@@ -22,6 +22,7 @@ __all__ = ["RunOutput", "check_output", "is_uri", "open_output"]
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +34,7 @@ from dlspec_ray.results.ledger import LEDGER_NAME, LedgerEntry
 from dlspec_ray.results.parquet_io import SAMPLES_DIR
 from dlspec_ray.results.run_dir import check_out_dir, keep_incomplete, publish
 from dlspec_ray.results.run_identity import RunIdentity
+from dlspec_ray.results.trace import TRACE_NAME, TraceFile
 from dlspec_ray.resume import IncompleteRun
 
 # What stage code printed, shard by shard, batch by batch.
@@ -75,6 +77,18 @@ class RunOutput:
     kept: int = 0  # of which, kept from before a resume
     duplicates: int = 0
     _log: list[str] = field(default_factory=list)
+    # trace.json, with --trace (start_trace): in the staging folder, or for object storage
+    # a local file uploaded with the summary.
+    trace: TraceFile | None = None
+
+    def start_trace(self) -> None:
+        """Stream the host actors' trace events of this run into ``trace.json``."""
+        if self.staging is not None:
+            self.trace = TraceFile(self.staging / TRACE_NAME)
+        else:
+            handle, path = tempfile.mkstemp(prefix="dlspec-ray-trace-", suffix=".json")
+            os.close(handle)
+            self.trace = TraceFile(Path(path))
 
     def add(self, result: Any, *, attempts: int = 1, ran: bool = True) -> bool:
         """Record one finished shard: write its rows if they came back, then its ledger line.
@@ -108,6 +122,9 @@ class RunOutput:
             self._stage_log(
                 f"== shard {result.shard_id} on node {result.node_id[:12]}\n{result.log}"
             )
+        if self.trace is not None and result.trace:
+            self.trace.add(result.trace)
+            result.trace = []
         self.done[entry.shard] = entry
         self._append(LEDGER_NAME, entry.as_line())
         return True
@@ -177,8 +194,17 @@ class RunOutput:
         summary["phases_s"] = self.phases.seconds
         if self._log:
             self.target.child(STAGE_LOG_NAME).write_text("".join(self._log))
+        if self.trace is not None:
+            summary["trace"] = self._finish_trace(self.trace)
         write_summary(self.target, summary)
         return summary
+
+    def _finish_trace(self, trace: TraceFile) -> dict[str, Any]:
+        trace.close()
+        if self.staging is None:  # object storage: the local file goes up once, then away
+            self.target.child(TRACE_NAME).write_text(trace.path.read_text(encoding="utf-8"))
+            trace.path.unlink(missing_ok=True)
+        return {"file": TRACE_NAME, "events": trace.events}
 
     def publish(self) -> None:
         if self.staging is not None:

@@ -328,3 +328,30 @@ def test_a_stage_that_never_returns_ends_its_actor_not_the_run(
     assert summary["errors"]["count"] == 128  # both shards hung: each reported, none lost
     messages = " ".join(m["message"] for m in summary["errors"]["messages"])
     assert "--stage-timeout 20s" in messages
+
+
+def test_a_trace_has_each_batchs_spans_with_its_node_actor_and_environment(repo_cwd, tmp_path):
+    result = dlspec_ray.evaluate(
+        "mnist-8@1.0.0", "mnist-test@1.0.0", limit=1000, batch_size=100, actors=2,
+        batches_per_call=2, trace=True, out=tmp_path / "run", progress=False,
+    )  # fmt: skip
+    events = json.loads((tmp_path / "run" / "trace.json").read_text())
+    assert result.summary["trace"] == {"file": "trace.json", "events": len(events)}
+    spans = [e for e in events if e["ph"] == "X"]
+    hops: dict[tuple[int, int], set[str]] = {}
+    for e in spans:
+        if "batch" in e["args"]:
+            hops.setdefault((e["args"]["shard"], e["args"]["batch"]), set()).add(e["name"])
+    assert len(hops) == 10  # every batch, each with its four hops
+    assert all({"read", "pre-process", "run", "post-process"} <= names for names in hops.values())
+    assert any("transfer" in names for names in hops.values())
+    writes = [e for e in spans if e["name"] == "write"]
+    assert len(writes) == result.summary["shards"] == 5
+    assert {e["args"]["environment"] for e in spans} == {"inline"}
+    assert len({e["args"]["actor"] for e in spans}) == 2
+    assert {e["args"]["node"] for e in spans} == set(result.summary["environment"]["nodes"])
+    assert all(e["dur"] >= 0 for e in spans)
+    untraced = dlspec_ray.evaluate(
+        "mnist-8@1.0.0", "mnist-test@1.0.0", limit=200, out=tmp_path / "plain", progress=False
+    )
+    assert "trace" not in untraced.summary and not (tmp_path / "plain" / "trace.json").exists()

@@ -129,6 +129,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "trusted roots (the project's manifests/ and DLSPEC_RAY_TRUSTED_ROOTS)",
     )
     add("--dry-run", action="store_true", help="print the plan and the setup commands; run nothing")
+    add(
+        "--trace",
+        action="store_true",
+        help="write DIR/trace.json: each batch's spans per node and host actor, for Perfetto",
+    )
     add("--no-progress", action="store_true", help="no progress line on stderr")
     add(
         "--verbose",
@@ -162,6 +167,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         stage_timeout_s=args.stage_timeout,
         retries=args.retries,
         warmup=args.warmup,
+        trace=args.trace,
         trust=args.trust,
     )
 

@@ -55,6 +55,12 @@ class RunOptions:
     # a stage past stage_timeout_s) or some of its batches failed; then its samples are
     # quarantined: reported by id, and the run goes on within max_errors.
     retries: int = 2
+    # Batches left out of the latency figures, at the start of the run: they pay for
+    # caches, allocators and lazy initialisation rather than for the model.
+    warmup: int = 0
+    # Write DIR/trace.json: each batch's read, pre-process, transfer, run, post-process and
+    # write spans, per node and host actor, for Perfetto or chrome://tracing.
+    trace: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "actors", "limit", "batches_per_call", "depth"):
@@ -63,8 +69,10 @@ class RunOptions:
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
                 raise UsageError(f"{name}: expected a positive integer, got {value!r}")
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
-            raise UsageError(f"retries: expected 0 or more, got {self.retries!r}")
+        for name in ("retries", "warmup"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UsageError(f"{name}: expected 0 or more, got {value!r}")
         if isinstance(self.max_errors, bool) or not isinstance(self.max_errors, int):
             raise UsageError(f"max_errors: expected 0 or more, got {self.max_errors!r}")
         if self.max_errors < 0:

@@ -22,6 +22,7 @@ __all__ = ["RunOutput", "check_output", "is_uri", "open_output"]
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,7 @@ from dlspec_ray.results.ledger import LEDGER_NAME, LedgerEntry
 from dlspec_ray.results.parquet_io import SAMPLES_DIR
 from dlspec_ray.results.run_dir import check_out_dir, keep_incomplete, publish
 from dlspec_ray.results.run_identity import RunIdentity
+from dlspec_ray.results.trace import TRACE_NAME, TraceFile
 from dlspec_ray.resume import IncompleteRun
 
 # What stage code printed, shard by shard, batch by batch.
@@ -79,6 +81,18 @@ class RunOutput:
     # a driver killed at any moment leaves nothing env gc cannot find.
     record: Path | None = None
     _log: list[str] = field(default_factory=list)
+    # trace.json, with --trace (start_trace): in the staging folder, or for object storage
+    # a local file uploaded with the summary.
+    trace: TraceFile | None = None
+
+    def start_trace(self) -> None:
+        """Stream the host actors' trace events of this run into ``trace.json``."""
+        if self.staging is not None:
+            self.trace = TraceFile(self.staging / TRACE_NAME)
+        else:
+            handle, path = tempfile.mkstemp(prefix="dlspec-ray-trace-", suffix=".json")
+            os.close(handle)
+            self.trace = TraceFile(Path(path))
 
     def add(self, result: Any, *, attempts: int = 1, ran: bool = True) -> bool:
         """Record one finished shard: write its rows if they came back, then its ledger line.
@@ -112,6 +126,9 @@ class RunOutput:
             self._stage_log(
                 f"== shard {result.shard_id} on node {result.node_id[:12]}\n{result.log}"
             )
+        if self.trace is not None and result.trace:
+            self.trace.add(result.trace)
+            result.trace = []
         self.done[entry.shard] = entry
         self._append(LEDGER_NAME, entry.as_line())
         return True
@@ -161,6 +178,8 @@ class RunOutput:
             started_at=started_at,
             finished_at=datetime.now(timezone.utc),
             reference=plan.task.reference,
+            warmup=opts.warmup,
+            subset_of=plan.index.subset_of if plan.index is not None else None,
         )
         summary.update(extra)
         summary["nonfinite_samples"] = self.nonfinite
@@ -179,8 +198,17 @@ class RunOutput:
         summary["phases_s"] = self.phases.seconds
         if self._log:
             self.target.child(STAGE_LOG_NAME).write_text("".join(self._log))
+        if self.trace is not None:
+            summary["trace"] = self._finish_trace(self.trace)
         write_summary(self.target, summary)
         return summary
+
+    def _finish_trace(self, trace: TraceFile) -> dict[str, Any]:
+        trace.close()
+        if self.staging is None:  # object storage: the local file goes up once, then away
+            self.target.child(TRACE_NAME).write_text(trace.path.read_text(encoding="utf-8"))
+            trace.path.unlink(missing_ok=True)
+        return {"file": TRACE_NAME, "events": trace.events}
 
     def publish(self) -> None:
         if self.staging is not None:

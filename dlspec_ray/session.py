@@ -296,7 +296,9 @@ class Session:
         data = self.node_data(plan.read, sorted(set(pool.node_ids)))
         for node, actor in data.items():
             self._node_index(actor, node, expect=plan.index)
-        sink = ShardBuilder(store=output.shard_store)
+        sink = ShardBuilder(store=output.shard_store, trace=opts.trace)
+        if opts.trace:
+            output.start_trace()
         attached = zip(pool.actors, pool.node_ids, strict=True)
         ray.get([actor.attach.remote(data[node], sink) for actor, node in attached])
         phases.mark("attach" if "start_actors" in phases.seconds else "start_actors")
@@ -363,6 +365,7 @@ class Session:
         extra = {
             "batches_per_call": plan.batches_per_call,
             "max_errors": opts.max_errors,
+            "limit": opts.limit,
             "resources": pool.request.as_dict(),
             "ray": {"embedded": self.connection.embedded, "version": ray.__version__},
             "shards": len(plan.shards),

@@ -192,14 +192,33 @@ def test_a_reference_mismatch_fails_with_exit_1(repo_cwd, mnist_manifests, tmp_p
     mnist_manifests.edit("reference", "top1: {value: 0.989", "top1: {value: 0.995")
     code = main(
         mnist_manifests.run_args(
-            "--reference", mnist_manifests.path("reference"), "--limit", "1000",
-            "--out", str(tmp_path / "run"),
+            "--reference", mnist_manifests.path("reference"), "--out", str(tmp_path / "run"),
         )
     )  # fmt: skip
     captured = capsys.readouterr()
     assert code == 1
     assert "FAIL" in captured.out
     assert "does not match the reference log mnist-8-onnxruntime-reference@1.0.0" in captured.err
+
+
+def test_a_subset_never_fails_the_accuracy_check_but_still_checks_its_outputs(
+    repo_cwd, mnist_manifests, tmp_path, capsys
+):
+    """--limit 500 scores 0.986 against the log's 0.989 for all 10,000: no false FAIL."""
+    args = ("--reference", mnist_manifests.path("reference"), "--limit", "500", "--json")
+    assert main(mnist_manifests.run_args(*args, "--out", str(tmp_path / "run"))) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["limit"], summary["subset_of"], summary["samples"]) == (500, 10_000, 500)
+    accuracy_check, outputs_check = summary["reference"]["checks"]
+    assert summary["reference"]["verdict"] == "PASS"
+    assert accuracy_check["basis"] == "skipped" and accuracy_check["actual"] == 0.986
+    assert accuracy_check["detail"].startswith("skipped (a subset of 500 of 10,000 samples)")
+    low, high = summary["accuracy_ci95"]["top1"].values()
+    assert low < 0.986 < high
+    assert (outputs_check["basis"], outputs_check["passed"]) == ("exact", True)
+    # A wrong expected output within the subset still fails it.
+    mnist_manifests.edit("reference", '{sample: "3", top1: 0}', '{sample: "3", top1: 6}')
+    assert main(mnist_manifests.run_args(*args, "--out", str(tmp_path / "again"))) == 1
 
 
 def test_a_run_interrupted_before_any_shard_leaves_nothing_in_out(repo_cwd, tmp_path, monkeypatch):
@@ -309,3 +328,30 @@ def test_a_stage_that_never_returns_ends_its_actor_not_the_run(
     assert summary["errors"]["count"] == 128  # both shards hung: each reported, none lost
     messages = " ".join(m["message"] for m in summary["errors"]["messages"])
     assert "--stage-timeout 20s" in messages
+
+
+def test_a_trace_has_each_batchs_spans_with_its_node_actor_and_environment(repo_cwd, tmp_path):
+    result = dlspec_ray.evaluate(
+        "mnist-8@1.0.0", "mnist-test@1.0.0", limit=1000, batch_size=100, actors=2,
+        batches_per_call=2, trace=True, out=tmp_path / "run", progress=False,
+    )  # fmt: skip
+    events = json.loads((tmp_path / "run" / "trace.json").read_text())
+    assert result.summary["trace"] == {"file": "trace.json", "events": len(events)}
+    spans = [e for e in events if e["ph"] == "X"]
+    hops: dict[tuple[int, int], set[str]] = {}
+    for e in spans:
+        if "batch" in e["args"]:
+            hops.setdefault((e["args"]["shard"], e["args"]["batch"]), set()).add(e["name"])
+    assert len(hops) == 10  # every batch, each with its four hops
+    assert all({"read", "pre-process", "run", "post-process"} <= names for names in hops.values())
+    assert any("transfer" in names for names in hops.values())
+    writes = [e for e in spans if e["name"] == "write"]
+    assert len(writes) == result.summary["shards"] == 5
+    assert {e["args"]["environment"] for e in spans} == {"inline"}
+    assert len({e["args"]["actor"] for e in spans}) == 2
+    assert {e["args"]["node"] for e in spans} == set(result.summary["environment"]["nodes"])
+    assert all(e["dur"] >= 0 for e in spans)
+    untraced = dlspec_ray.evaluate(
+        "mnist-8@1.0.0", "mnist-test@1.0.0", limit=200, out=tmp_path / "plain", progress=False
+    )
+    assert "trace" not in untraced.summary and not (tmp_path / "plain" / "trace.json").exists()

@@ -71,6 +71,8 @@ def test_the_plan_refuses_hardware_no_node_has(mnist_manifests):
         ({"ready_timeout_s": 0}, r"ready_timeout_s: expected seconds > 0"),
         ({"options": [1]}, r"options: expected a mapping of model options, got list"),
         ({"environment": "inlin"}, r"did you mean 'inline'\?"),
+        ({"warmup": -1}, r"warmup: expected 0 or more, got -1"),
+        ({"warmup": 1.5}, r"warmup: expected 0 or more, got 1.5"),
     ],
 )
 def test_run_options_refuse_bad_settings_when_built(settings, match):

@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "failed, before its samples are quarantined (default 2)",
     )
     add(
+        "--warmup",
+        type=int,
+        default=0,
+        metavar="N",
+        help="leave the run's first N batches out of the latency figures (default 0)",
+    )
+    add(
         "--max-errors",
         type=int,
         default=0,
@@ -122,6 +129,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "trusted roots (the project's manifests/ and DLSPEC_RAY_TRUSTED_ROOTS)",
     )
     add("--dry-run", action="store_true", help="print the plan and the setup commands; run nothing")
+    add(
+        "--trace",
+        action="store_true",
+        help="write DIR/trace.json: each batch's spans per node and host actor, for Perfetto",
+    )
     add("--no-progress", action="store_true", help="no progress line on stderr")
     add(
         "--verbose",
@@ -154,6 +166,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         verbose=args.verbose,
         stage_timeout_s=args.stage_timeout,
         retries=args.retries,
+        warmup=args.warmup,
+        trace=args.trace,
         trust=args.trust,
     )
 

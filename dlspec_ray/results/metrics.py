@@ -5,6 +5,12 @@ time is recorded once per batch and repeated on its rows, so percentiles are
 taken over distinct batches, never over rows, which would weight big batches
 more. Failed batches have no meaningful times and are left out.
 
+Accuracy is an estimate from a sample of the data, so it comes with a 95% Wilson
+score interval (``wilson_interval``): unlike the normal approximation it stays inside
+[0, 1] and keeps its coverage near 0 and 1, where classifiers' accuracies sit. Latency
+may leave out the first batches (``warmup``), which pay for caches, allocators and
+lazy initialisation rather than for the model.
+
 ``AccuracyTally`` and ``LatencyTally`` compute the same numbers as ``accuracy``
 and ``latency_summary`` over shards fed one at a time: they keep counters and one
 value per batch, never rows, so a run's summary costs memory in proportion to
@@ -17,15 +23,19 @@ __all__ = [
     "ACCURACY_COLUMNS",
     "LATENCY_COLUMNS",
     "STAGES",
+    "Z_95",
     "AccuracyTally",
     "LatencyTally",
     "accuracy",
+    "accuracy_intervals",
     "evaluated_samples",
     "labelled_samples",
     "latency_summary",
     "throughput",
+    "wilson_interval",
 ]
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -65,6 +75,37 @@ def accuracy(table: pa.Table, ks: Iterable[int] = (1, 5)) -> dict[str, float]:
     return result
 
 
+# The standard normal quantile of 0.975: a two-sided 95% interval.
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(hits: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``hits / n``; (0.0, 1.0) when ``n`` is 0."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = hits / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    # At 0 and n the bound is exactly 0 or 1; the arithmetic would miss it by a rounding.
+    low = 0.0 if hits == 0 else max(0.0, centre - half)
+    high = 1.0 if hits == n else min(1.0, centre + half)
+    return (low, high)
+
+
+def accuracy_intervals(measured: dict[str, float], scored: int) -> dict[str, dict[str, float]]:
+    """A 95% Wilson interval for each accuracy of ``measured``, over ``scored`` samples.
+
+    Each accuracy is a count over ``scored`` (``hits / scored``), so the count is
+    recovered exactly by rounding.
+    """
+    intervals = {}
+    for name, value in measured.items():
+        low, high = wilson_interval(round(value * scored), scored)
+        intervals[name] = {"low": low, "high": high}
+    return intervals
+
+
 def labelled_samples(table: pa.Table) -> int:
     """How many samples accuracy is computed over."""
     return int(pc.sum(_scored_mask(table).cast(pa.int64())).as_py() or 0)
@@ -75,11 +116,12 @@ def evaluated_samples(table: pa.Table) -> int:
     return table.column("error").null_count
 
 
-def latency_summary(table: pa.Table) -> dict[str, dict[str, float]]:
+def latency_summary(table: pa.Table, warmup: int = 0) -> dict[str, dict[str, float]]:
     """Per stage, ``p50``/``p90``/``p99``/``mean`` over batches and ``mean_per_sample``, in ms.
 
     ``mean_per_sample`` is the stage's total time divided by the samples it
-    processed: the amortised cost of one sample. Empty when no batch succeeded.
+    processed: the amortised cost of one sample. The first ``warmup`` successful
+    batches, in the table's order, are left out. Empty when no batch is left.
     """
     ok = table.filter(pc.is_null(table.column("error")))
     if ok.num_rows == 0:
@@ -92,7 +134,7 @@ def latency_summary(table: pa.Table) -> dict[str, dict[str, float]]:
     first.sort()
     sizes = ok.column("batch_size").to_numpy()[first].astype(np.float64)
     times = {stage: ok.column(f"{stage}_ms").to_numpy()[first] for stage in STAGES}
-    return _latency_of(sizes, times)
+    return _latency_of(sizes, times, warmup)
 
 
 def throughput(samples: int, wall_s: float) -> float:
@@ -160,7 +202,8 @@ class LatencyTally:
 
     columns = LATENCY_COLUMNS
 
-    def __init__(self) -> None:
+    def __init__(self, warmup: int = 0) -> None:
+        self.warmup = warmup
         self._seen: set[tuple[int, int]] = set()
         self._sizes: list[np.ndarray] = []
         self._times: dict[str, list[np.ndarray]] = {stage: [] for stage in STAGES}
@@ -191,14 +234,18 @@ class LatencyTally:
             return {}
         sizes = np.concatenate(self._sizes)
         times = {stage: np.concatenate(self._times[stage]) for stage in STAGES}
-        return _latency_of(sizes, times)
+        return _latency_of(sizes, times, self.warmup)
 
 
-def _latency_of(sizes: np.ndarray, times_of: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """Percentiles and means of per-batch stage times (one entry per batch, in order)."""
+def _latency_of(
+    sizes: np.ndarray, times_of: dict[str, np.ndarray], warmup: int = 0
+) -> dict[str, dict[str, float]]:
+    """Percentiles and means of per-batch stage times (one entry per batch, in order),
+    past the first ``warmup`` batches."""
     result: dict[str, dict[str, float]] = {}
+    sizes = sizes[warmup:]
     for stage in STAGES:
-        times = times_of[stage]
+        times = times_of[stage][warmup:]
         measured = ~np.isnan(times)
         if not measured.any():
             continue

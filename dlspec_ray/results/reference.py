@@ -25,13 +25,13 @@ __all__ = [
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dlspec_ray.results.metrics import labelled_samples
+from dlspec_ray.results.metrics import labelled_samples, wilson_interval
 from dlspec_ray.spec.types import ExpectedOutput, ReferenceLog
 
 # How many mismatching samples a check's detail names before it says "and N more".
@@ -50,6 +50,15 @@ class Check:
     tolerance: float | None
     passed: bool
     detail: str = ""
+    # What decided it: "tolerance" (|delta| within the log's tolerance), "exact" (expected
+    # outputs), or "skipped": not decided, because the run measured a subset. A skipped
+    # check does not fail the verdict; its detail says why, and where the log's value lies
+    # against the subset's 95% interval.
+    basis: str = "tolerance"
+
+    @property
+    def skipped(self) -> bool:
+        return self.basis == "skipped"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +68,7 @@ class Check:
             "delta": self.delta,
             "tolerance": self.tolerance,
             "passed": self.passed,
+            "basis": self.basis,
             "detail": self.detail,
         }
 
@@ -147,25 +157,50 @@ def check_reference(
     reference: ReferenceLog,
     accuracy: dict[str, float],
     table: pa.Table | ReferenceEvidence,
+    *,
+    subset_of: int | None = None,
 ) -> Verdict:
     """Compare measured accuracy and per-sample predictions with ``reference``.
 
     ``table`` is the run's rows, or the ``ReferenceEvidence`` gathered from them
     (``ReferenceTally``) when the rows are streamed. A log with nothing to check
     passes: it only records the task and notes.
+
+    ``subset_of``: the dataset's whole sample count when the run covered only some of
+    it (``--limit``). The log's accuracy is the whole dataset's, so a subset's accuracy
+    checks are skipped, never failed (a subset of 500 can honestly score 0.986 against
+    0.989); each says whether the log's value lies in the subset's 95% interval. The
+    expected outputs of the samples in the subset are still checked.
     """
     evidence = (
         table
         if isinstance(table, ReferenceEvidence)
         else ReferenceEvidence.from_table(table, reference)
     )
-    checks = [
-        _accuracy_check(name, exp.value, exp.tolerance, accuracy, evidence)
-        for name, exp in reference.accuracy.items()
-    ]
+    checks = []
+    for name, exp in reference.accuracy.items():
+        check = _accuracy_check(name, exp.value, exp.tolerance, accuracy, evidence)
+        if subset_of is not None and check.actual is not None:
+            check = _skipped_for_subset(check, evidence.labelled, subset_of)
+        checks.append(check)
     if reference.expected_outputs:
-        checks.append(_expected_outputs_check(reference.expected_outputs, evidence))
+        checks.append(
+            _expected_outputs_check(
+                reference.expected_outputs, evidence, subset=subset_of is not None
+            )
+        )
     return Verdict(passed=all(c.passed for c in checks), checks=checks, reference=reference.ref)
+
+
+def _skipped_for_subset(check: Check, labelled: int, subset_of: int) -> Check:
+    low, high = wilson_interval(round(check.actual * labelled), labelled)
+    where = "inside" if low <= check.expected <= high else "outside"
+    detail = (
+        f"skipped (a subset of {labelled:,} of {subset_of:,} samples): the log's "
+        f"{check.expected:g} is the whole dataset's; it lies {where} this subset's 95% "
+        f"interval [{low:.4f}, {high:.4f}]"
+    )
+    return replace(check, passed=True, basis="skipped", detail=detail)
 
 
 def _accuracy_check(
@@ -215,9 +250,13 @@ def _why_unmeasured(name: str, measured: dict[str, float], evidence: ReferenceEv
 
 
 def _expected_outputs_check(
-    expected: tuple[ExpectedOutput, ...], evidence: ReferenceEvidence
+    expected: tuple[ExpectedOutput, ...], evidence: ReferenceEvidence, *, subset: bool = False
 ) -> Check:
+    """Each expected output against the run's row of that sample. In a subset, the samples
+    it does not cover are left out, not missing."""
     got = evidence.samples
+    outside = [e for e in expected if e.sample not in got] if subset else []
+    expected = tuple(e for e in expected if e not in outside)
     problems: list[str] = []
     for e in expected:
         if e.sample not in got:
@@ -242,7 +281,14 @@ def _expected_outputs_check(
         detail = f"{len(problems)} of {total} differ: {listed}" + (
             f"; and {more} more" if more > 0 else ""
         )
-    return Check("expected_outputs", total, matched, matched - total, 0, not problems, detail)
+    if outside:
+        covered = f"{len(outside)} of the log's samples are outside this subset"
+        detail = f"{detail}; {covered}" if detail else covered
+    if subset and not expected:
+        return Check("expected_outputs", 0, 0, 0, 0, True, detail, basis="skipped")
+    return Check(
+        "expected_outputs", total, matched, matched - total, 0, not problems, detail, "exact"
+    )
 
 
 def _shorten(text: str, limit: int = 120) -> str:

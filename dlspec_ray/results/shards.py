@@ -13,7 +13,7 @@ from __future__ import annotations
 __all__ = ["ShardBuilder", "ShardResult", "nonfinite_rows"]
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,8 @@ class ShardResult:
     nonfinite: int = 0
     # What the shard's stages printed, batch by batch (for the run's stage log).
     log: str = ""
+    # Its batches' trace events, with --trace (results/trace.py).
+    trace: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class ShardBuilder:
     themselves (object storage), or None to send the rows back to the driver."""
 
     store: Any = None
+    # Host actors time each batch's hops and send trace events with the shard (--trace).
+    trace: bool = False
 
     def build(
         self, shard: Any, ids: Any, labels: Any, envelopes: Sequence[Any], node: str

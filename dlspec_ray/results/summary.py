@@ -47,6 +47,7 @@ from dlspec_ray.results.metrics import (
     AccuracyTally,
     LatencyTally,
     accuracy,
+    accuracy_intervals,
     evaluated_samples,
     labelled_samples,
     latency_summary,
@@ -93,6 +94,8 @@ def build_summary(
     reference: ReferenceLog | None = None,
     ks: Iterable[int] = (1, 5),
     version: str | None = None,
+    warmup: int = 0,
+    subset_of: int | None = None,
 ) -> dict[str, Any]:
     """The ``summary.json`` of a run whose per-sample rows are ``table``.
 
@@ -100,18 +103,26 @@ def build_summary(
     ``reference``) to a manifest, a mapping such as ``{"id": ..., "ref": ...}``, or a
     ref string. Accuracy covers ``ks`` plus any topK the reference log names, so
     the log's checks never fail for want of a metric the run could compute.
-    Throughput counts samples evaluated without an error.
+    Throughput counts samples evaluated without an error. ``warmup``: batches left out
+    of the latency figures; ``subset_of``: the dataset's size when the rows are only the
+    first samples of it (``--limit``), so that the reference's accuracy is not checked.
     """
     wanted_ks = _wanted_ks(ks, reference)
     measured = accuracy(table, wanted_ks)
-    verdict = check_reference(reference, measured, table) if reference is not None else None
+    verdict = (
+        check_reference(reference, measured, table, subset_of=subset_of)
+        if reference is not None
+        else None
+    )
     return _assemble(
         samples=table.num_rows,
         evaluated=evaluated_samples(table),
         labelled=labelled_samples(table),
         errors=error_summary(table),
         measured=measured,
-        latency=latency_summary(table),
+        latency=latency_summary(table, warmup),
+        warmup=warmup,
+        subset_of=subset_of,
         verdict=verdict.as_dict() if verdict is not None else None,
         run_id=run_id,
         task=task,
@@ -140,6 +151,8 @@ def summarise(
     reference: ReferenceLog | None = None,
     ks: Iterable[int] = (1, 5),
     version: str | None = None,
+    warmup: int = 0,
+    subset_of: int | None = None,
 ) -> dict[str, Any]:
     """The ``summary.json`` of the run directory ``out_dir``, streamed shard by shard.
 
@@ -148,7 +161,7 @@ def summarise(
     ``out_dir`` is a local path, a URI such as ``s3://bucket/runs/a``, or a
     ``StorageLocation``.
     """
-    tally = SummaryTally(reference=reference, ks=ks)
+    tally = SummaryTally(reference=reference, ks=ks, warmup=warmup, subset_of=subset_of)
     for shard in iter_shards(out_dir, tally.columns):
         tally.add(shard)
     return tally.summary(
@@ -175,12 +188,21 @@ class SummaryTally:
     arguments and returns what ``build_summary`` returns for the same rows.
     """
 
-    def __init__(self, *, reference: ReferenceLog | None = None, ks: Iterable[int] = (1, 5)):
+    def __init__(
+        self,
+        *,
+        reference: ReferenceLog | None = None,
+        ks: Iterable[int] = (1, 5),
+        warmup: int = 0,
+        subset_of: int | None = None,
+    ):
         self.reference = reference
+        self.warmup = warmup
+        self.subset_of = subset_of
         self.samples = 0
         self.evaluated = 0
         self._accuracy = AccuracyTally(_wanted_ks(ks, reference))
-        self._latency = LatencyTally()
+        self._latency = LatencyTally(warmup)
         self._errors = ErrorTally()
         self._reference = ReferenceTally(reference) if reference is not None else None
 
@@ -218,7 +240,9 @@ class SummaryTally:
         verdict = None
         if self.reference is not None and self._reference is not None:
             evidence = self._reference.evidence(self._accuracy.scored)
-            verdict = check_reference(self.reference, measured, evidence).as_dict()
+            verdict = check_reference(
+                self.reference, measured, evidence, subset_of=self.subset_of
+            ).as_dict()
         return _assemble(
             samples=self.samples,
             evaluated=self.evaluated,
@@ -226,6 +250,8 @@ class SummaryTally:
             errors=self._errors.result(),
             measured=measured,
             latency=self._latency.result(),
+            warmup=self.warmup,
+            subset_of=self.subset_of,
             verdict=verdict,
             run_id=run_id,
             task=task,
@@ -255,6 +281,8 @@ def _assemble(
     errors: dict[str, Any],
     measured: dict[str, float],
     latency: dict[str, dict[str, float]],
+    warmup: int,
+    subset_of: int | None,
     verdict: dict[str, Any] | None,
     run_id: str,
     task: Mapping[str, Manifest | Mapping[str, Any] | str | None],
@@ -284,7 +312,10 @@ def _assemble(
         "labelled_samples": int(labelled),
         "errors": errors,
         "accuracy": measured,
+        "accuracy_ci95": accuracy_intervals(measured, labelled),
+        "subset_of": subset_of,
         "latency_ms": latency,
+        "warmup_batches": int(warmup),
         "throughput_sps": throughput(evaluated, wall_s),
         "wall_s": float(wall_s),
         "batch_size": int(batch_size),
@@ -426,11 +457,22 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
                 "samples with NaN or inf outputs: the model's numbers are not to be trusted",
             ]
         )
+    if summary.get("subset_of"):
+        rows.append(
+            [
+                "subset",
+                f"{_int(samples)} of {_int(summary['subset_of'])}",
+                "--limit: the accuracy is this subset's, not the dataset's",
+            ]
+        )
+    intervals = summary.get("accuracy_ci95") or {}
     for i, (name, value) in enumerate(sorted(acc.items(), key=lambda kv: _metric_order(kv[0]))):
-        note = ""
+        notes = []
+        if name in intervals:
+            notes.append(f"95% CI [{intervals[name]['low']:.4f}, {intervals[name]['high']:.4f}]")
         if i == 0 and "labelled_samples" in summary:
-            note = f"over {_int(summary['labelled_samples'])} labelled samples"
-        rows.append([name, f"{value:.4f}", note])
+            notes.append(f"over {_int(summary['labelled_samples'])} labelled samples")
+        rows.append([name, f"{value:.4f}", ", ".join(notes)])
     if not acc:
         rows.append(["accuracy", "-", "no labelled sample without an error"])
     rows.append(["throughput", f"{summary.get('throughput_sps', 0.0):,.1f}", "samples/s"])
@@ -458,7 +500,11 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
                 ]
             )
         lines += _render(rows, "lrrrrr", indent=2)
-        lines.append("  (percentiles over batches; mean/sample = stage time per sample)")
+        warmup = summary.get("warmup_batches") or 0
+        after = f" after the first {warmup:,} (--warmup)" if warmup else ""
+        lines.append(f"  (percentiles over batches{after}; mean/sample = stage time per sample)")
+    elif summary.get("warmup_batches"):
+        lines.append(f"  latency: no batch past the first {summary['warmup_batches']:,} (--warmup)")
     else:
         lines.append("  latency: no batch completed")
 
@@ -491,10 +537,10 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
                         _num(c.get("actual"), digits),
                         _num(c.get("delta"), digits, signed=True),
                         _num(c.get("tolerance"), digits),
-                        "PASS" if c.get("passed") else "FAIL",
+                        _check_result(c),
                     ]
                 )
-                if c.get("detail") and not c.get("passed"):
+                if c.get("detail") and (not c.get("passed") or c.get("basis") == "skipped"):
                     details.append(f"{c.get('name', '?')}: {c['detail']}")
             lines += _render(rows, "lrrrrl", indent=4)
             for detail in details:
@@ -502,6 +548,12 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
     else:
         lines.append("  reference: none given")
     return "\n".join(lines) + "\n"
+
+
+def _check_result(check: Mapping[str, Any]) -> str:
+    if check.get("basis") == "skipped":
+        return "skipped"
+    return "PASS" if check.get("passed") else "FAIL"
 
 
 def _task_entry(value: Manifest | Mapping[str, Any] | str | None) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ __all__ = ["HostActor", "HostSpec", "NotAttached", "ShardSink", "check_post_outp
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from dlspec_ray.hardware.setup import run_setup_commands, setup_failure
 from dlspec_ray.runtime.node_data import current_node_id, hardware_limits, node_read_paths
 from dlspec_ray.spec.types import HardwareManifest, ModelManifest, SoftwareManifest
 from dlspec_ray.stages import Envelope, StageChain, Watchdog, build_context, format_stage_error
+from dlspec_ray.stages.trace import Where, batch_events
 
 
 class NotAttached(RuntimeError):
@@ -72,6 +73,7 @@ class HostActor:
         self.node_id = current_node_id()
         # Set by attach(); a restart (Ray's max_restarts) starts without it.
         self.data: dict[str, Any] | None = None
+        self.where = Where(self.node_id, "", spec.environment)  # for trace events
         self.setup_error: str | None = None
         self.setup_s = 0.0
         # On the host, before the environment exists: outside any container or task venv.
@@ -136,6 +138,10 @@ class HostActor:
 
         self.data = local_values(ray.get(node_data.refs.remote()))
         self.sink = sink
+        self.chain.tracing = bool(getattr(sink, "trace", False))
+        self.where = Where(
+            self.node_id, ray.get_runtime_context().get_actor_id() or "", self.spec.environment
+        )
         return len(self.data["ids"])
 
     def pre(self, spans: list[tuple[int, int]]) -> list[Envelope]:
@@ -144,7 +150,16 @@ class HostActor:
                 "this host actor was restarted and is not attached to its node's data yet"
             )
         inputs = self.data["inputs"]
-        return [self.chain.pre(inputs[a:b]) for a, b in spans]
+        if not self.chain.tracing:
+            return [self.chain.pre(inputs[a:b]) for a, b in spans]
+        envelopes = []
+        for a, b in spans:
+            started = time.time_ns() // 1000
+            batch = inputs[a:b]
+            read = ("read", started, time.time_ns() // 1000)
+            envelope = self.chain.pre(batch)
+            envelopes.append(replace(envelope, spans=(read, *envelope.spans)))
+        return envelopes
 
     def run(self, envelopes: list[Envelope]) -> list[Envelope]:
         return [self.chain.run(e) for e in envelopes]
@@ -153,14 +168,24 @@ class HostActor:
         """Post-process each batch, then hand the shard's rows to the sink (Arrow, maybe a file)."""
         spans = shard.spans
         outs = [self._post_one(e, b - a) for e, (a, b) in zip(envelopes, spans, strict=True)]
-        return self.sink.build(shard, self.data["ids"], self.data["labels"], outs, self.node_id)
+        started = time.time_ns() // 1000
+        result = self.sink.build(shard, self.data["ids"], self.data["labels"], outs, self.node_id)
+        if self.chain.tracing:
+            result.trace = batch_events(
+                shard.shard_id,
+                [shard.batch_id(a) for a, _ in spans],
+                [e.spans for e in outs],
+                self.where,
+                write=(started, time.time_ns() // 1000),
+            )
+        return result
 
     def _post_one(self, envelope: Envelope, rows: int) -> Envelope:
         out = self.chain.post(envelope)
         if out.error is None:
             problem = check_post_output(out.value, rows)
             if problem:
-                return Envelope(None, out.ms, f"post-process: {problem}", out.log)
+                return Envelope(None, out.ms, f"post-process: {problem}", out.log, out.spans)
         return out
 
     def close(self) -> None:

@@ -66,6 +66,9 @@ class DatasetIndex:
     ids_digest: str
     # Sources used without a checksum (--allow-unverified).
     unverified: tuple[str, ...] = ()
+    # The whole dataset's sample count when ``--limit`` keeps fewer (``limited``): such a
+    # run measures a subset, whose accuracy is not the reference's.
+    subset_of: int | None = None
 
     def batch_bytes(self, batch_size: int) -> int | None:
         return None if self.bytes_per_sample is None else self.bytes_per_sample * batch_size
@@ -74,7 +77,7 @@ class DatasetIndex:
         """The first ``limit`` samples (the digest stays the whole dataset's)."""
         if limit is None or limit >= self.samples:
             return self
-        return replace(self, samples=limit)
+        return replace(self, samples=limit, subset_of=self.subset_of or self.samples)
 
 
 class ReaderError(DLSpecError):

@@ -5,11 +5,14 @@ import pyarrow as pa
 import pytest
 
 from dlspec_ray.results.metrics import (
+    LatencyTally,
     accuracy,
+    accuracy_intervals,
     evaluated_samples,
     labelled_samples,
     latency_summary,
     throughput,
+    wilson_interval,
 )
 from dlspec_ray.results.schema import SCHEMA, rows_from_batch
 
@@ -184,3 +187,45 @@ def test_latency_without_a_completed_batch_is_empty(batches):
 )
 def test_throughput(samples, wall_s, expected):
     assert throughput(samples, wall_s) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("hits", "n", "low", "high"),
+    [
+        # Published values of the Wilson score interval (z = 1.96).
+        (5, 10, 0.2366, 0.7634),
+        (0, 10, 0.0, 0.2775),
+        (10, 10, 0.7225, 1.0),
+        (9890, 10000, 0.98680, 0.99085),
+        (0, 0, 0.0, 1.0),  # nothing scored: nothing known
+    ],
+)
+def test_the_wilson_interval(hits, n, low, high):
+    got = wilson_interval(hits, n)
+    assert got == pytest.approx((low, high), abs=5e-5)
+    assert 0.0 <= got[0] <= (hits / n if n else 0.0) <= got[1] <= 1.0
+
+
+def test_accuracy_intervals_recover_the_counts():
+    intervals = accuracy_intervals({"top1": 0.5, "top5": 1.0}, 10)
+    assert intervals["top1"] == pytest.approx({"low": 0.2366, "high": 0.7634}, abs=5e-5)
+    assert intervals["top5"]["high"] == 1.0
+
+
+def test_warm_up_batches_are_left_out_of_latency_in_memory_and_streamed():
+    # Two cold batches (100 ms), then three warm ones (1, 2, 3 ms), over two shards.
+    times = [100.0, 100.0, 1.0, 2.0, 3.0]
+    batches = [
+        batch([[0]], batch_id=i, shard_id=i // 3, times=(1.0, r, 1.0)) for i, r in enumerate(times)
+    ]
+    whole = table(*batches)
+    warm = latency_summary(whole, warmup=2)
+    assert warm["run"] == pytest.approx(
+        {"p50": 2.0, "p90": 2.8, "p99": 2.98, "mean": 2.0, "mean_per_sample": 2.0}
+    )
+    assert latency_summary(whole)["run"]["mean"] == pytest.approx(41.2)
+    tally = LatencyTally(warmup=2)
+    tally.add(table(*batches[:3]))
+    tally.add(table(*batches[3:]))
+    assert tally.result() == warm
+    assert latency_summary(whole, warmup=5) == {}

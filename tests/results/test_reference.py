@@ -167,7 +167,37 @@ def test_verdict_as_dict_is_json():
         "delta",
         "tolerance",
         "passed",
+        "basis",
         "detail",
     }
     assert Verdict(passed=True).as_dict()["verdict"] == "PASS"
     assert Check("x", 1, 1, 0, 0, True).as_dict()["detail"] == ""
+
+
+def test_a_subset_skips_the_accuracy_checks_and_says_where_the_log_lies():
+    ref = reference({"top1": (0.99, 0.001)})
+    assert not verdict_for(ref).passed  # 0.9 on the whole dataset: a real failure
+    verdict = check_reference(ref, accuracy(TABLE), TABLE, subset_of=10_000)
+    assert verdict.passed
+    (check,) = verdict.checks
+    assert (check.basis, check.passed, check.actual) == ("skipped", True, 0.9)
+    assert check.detail == (
+        "skipped (a subset of 10 of 10,000 samples): the log's 0.99 is the whole dataset's; it "
+        "lies inside this subset's 95% interval [0.5958, 0.9821]"
+    ).replace("inside", "outside")
+    assert check.as_dict()["basis"] == "skipped"
+
+
+def test_a_subset_still_checks_the_expected_outputs_it_covers():
+    ref = reference(expected=[("3", 0), ("9", 3), ("zz-not-in-the-subset", 1)])
+    verdict = check_reference(ref, accuracy(TABLE), TABLE, subset_of=10_000)
+    assert verdict.passed
+    (check,) = verdict.checks
+    assert (check.expected, check.actual, check.basis) == (2, 2, "exact")
+    assert check.detail == "1 of the log's samples are outside this subset"
+    wrong = reference(expected=[("3", 5), ("zz-not-in-the-subset", 1)])
+    verdict = check_reference(wrong, accuracy(TABLE), TABLE, subset_of=10_000)
+    assert not verdict.passed
+    assert verdict.checks[0].detail.startswith("1 of 1 differ: sample '3': expected top1 5")
+    # The whole dataset: a sample the results lack is missing, not outside.
+    assert not check_reference(ref, accuracy(TABLE), TABLE).passed

@@ -333,3 +333,15 @@ def test_table_without_reference_or_errors():
     assert "reference: none given" in text
     assert "first errors" not in text
     assert "errors" in text
+
+
+def test_table_shows_intervals_a_subset_and_the_warm_up():
+    text = format_summary_table(summary_of(warmup=1, subset_of=100))
+    lines = text.splitlines()
+    top1 = next(line for line in lines if line.strip().startswith("top1 "))
+    assert "95% CI [0.4093, 0.9285], over 8 labelled samples" in top1
+    assert "12 of 100" in text and "--limit: the accuracy is this subset's" in text
+    assert "(percentiles over batches after the first 1 (--warmup);" in text
+    check = next(line for line in lines if "accuracy.top1" in line)
+    assert check.rstrip().endswith("skipped")
+    assert "- accuracy.top1: skipped (a subset of 8 of 100 samples)" in text

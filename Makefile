@@ -16,7 +16,7 @@ venv: $(STAMP) $(EFFNET_ONNX)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[onnxruntime,onnx-reference,pytorch,litert,notebook,docker,dev]'
+	$(BIN)/python -m pip install -q -e '.[onnxruntime,onnx-reference,pytorch,litert,notebook,docker,loadgen,dev]'
 	touch $(STAMP)
 
 $(EFFNET_ONNX): $(STAMP) tools/export_efficientnet_lite0_onnx.py

@@ -128,6 +128,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run code (stages in inline, a dataset reader) from manifests outside the "
         "trusted roots (the project's manifests/ and DLSPEC_RAY_TRUSTED_ROOTS)",
     )
+    loadgen = parser.add_argument_group(
+        "MLPerf LoadGen (docs/loadgen.md)",
+        "With --scenario, LoadGen drives the model's stage code in this process and the run "
+        "directory holds LoadGen's logs and verdict instead of the per-sample results.",
+    )
+    loadgen.add_argument(
+        "--scenario",
+        choices=("offline", "single-stream", "multi-stream", "server"),
+        help="run the task under LoadGen in this scenario",
+    )
+    loadgen.add_argument(
+        "--mode",
+        choices=("accuracy", "performance", "both"),
+        default="performance",
+        help="LoadGen's mode; both: accuracy, then performance, checked against each other "
+        "(default performance)",
+    )
+    loadgen.add_argument(
+        "--loadgen-conf",
+        metavar="FILE",
+        help="settings in the style of mlperf.conf/user.conf (*.Offline.target_qps = 100)",
+    )
+    loadgen.add_argument(
+        "--min-duration", type=float, metavar="S", help="LoadGen's min duration (default 10 s)"
+    )
+    loadgen.add_argument(
+        "--min-query-count", type=int, metavar="N", help="LoadGen's min query count (default 100)"
+    )
+    loadgen.add_argument(
+        "--target-qps",
+        type=float,
+        metavar="Q",
+        help="offline expected / server scheduled QPS (default: measured in a warm-up)",
+    )
     add("--dry-run", action="store_true", help="print the plan and the setup commands; run nothing")
     add(
         "--trace",
@@ -209,6 +243,8 @@ def handle(args: argparse.Namespace) -> int:
         where["resume"] = args.resume
     elif not args.model:
         raise UsageError("--model: required (or --resume DIR, to finish an interrupted run)")
+    if args.scenario:
+        return _loadgen(args, options)
     if args.dry_run:
         plan = dry_run(**task_args(args), run=options, **where)
         if args.json:
@@ -235,6 +271,83 @@ def handle(args: argparse.Namespace) -> int:
             f"the run does not match the reference log {result.summary['reference']['reference']}"
         )
     return 0
+
+
+def loadgen_settings(args: argparse.Namespace) -> Any:
+    """The ``LoadGenSettings`` of the LoadGen flags: the conf file's, then the flags'."""
+    from dlspec_ray.loadgen import LoadGenSettings
+
+    settings = LoadGenSettings(scenario=args.scenario, mode=args.mode)
+    if args.loadgen_conf:
+        settings = LoadGenSettings.from_conf(
+            args.loadgen_conf, scenario=args.scenario, mode=args.mode, base=settings
+        )
+    given = {
+        "min_duration_s": args.min_duration,
+        "min_query_count": args.min_query_count,
+        "target_qps": args.target_qps,
+    }
+    return settings.replace(**{k: v for k, v in given.items() if v is not None})
+
+
+def _loadgen(args: argparse.Namespace, options: RunOptions) -> int:
+    """``run --scenario``: a LoadGen run, its table, or its summary as JSON."""
+    from dlspec_ray.loadgen import evaluate_loadgen
+
+    if args.resume or args.dry_run:
+        raise UsageError("--scenario: --resume and --dry-run are not built for LoadGen runs")
+    result = evaluate_loadgen(
+        **task_args(args), settings=loadgen_settings(args), run=options, out=args.out,
+        overwrite=args.overwrite,
+    )  # fmt: skip
+    summary = result.summary
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_loadgen(summary))
+        print(f"\nrun directory: {result.out_dir}")
+    if summary["status"] == "loadgen_invalid":
+        reasons = "; ".join(summary["loadgen"].get("reasons", [])) or "see its log"
+        raise EvaluationFailed(
+            f"LoadGen found the {args.scenario} run INVALID ({reasons}); its logs: "
+            f"{result.out_dir}/loadgen"
+        )
+    if summary["status"] == "noncompliant":
+        raise EvaluationFailed(
+            "the performance run's answers differ from accuracy mode's (the compliance "
+            f"check); see loadgen.compliance in {result.out_dir}/summary.json"
+        )
+    return 0
+
+
+def format_loadgen(summary: dict[str, Any]) -> str:
+    """The LoadGen verdict as the terminal shows it."""
+    section = summary["loadgen"]
+    lines = [f"dlspec-ray LoadGen run {summary['run_id']}: {section['scenario']}, "
+             f"{section['mode']} mode, {summary['samples']:,} samples, batch "
+             f"{section['batch_size']}"]  # fmt: skip
+    metric = section.get("metric")
+    if metric is not None:
+        name = metric["name"].replace("_per_s", " per second").replace("_", " ")
+        if metric["unit"] == "samples_per_s":
+            lines.append(f"  {name}: {metric['value']:,.1f}")
+        else:
+            lines.append(f"  {name.removesuffix(' ms')}: {metric['value']:.4f} {metric['unit']}")
+        lines.append(f"  result: {section['result']}")
+        lines += [f"    - {reason}" for reason in section.get("reasons", [])]
+    for name, value in (summary.get("accuracy") or {}).items():
+        interval = summary["accuracy_ci95"][name]
+        lines.append(
+            f"  {name}: {value:.4f}  95% CI [{interval['low']:.4f}, {interval['high']:.4f}]"
+        )
+    compliance = section.get("compliance")
+    if compliance is not None:
+        verdict = "PASS" if compliance["passed"] else "FAIL"
+        lines.append(
+            f"  compliance (TEST01's spirit): {verdict}: {compliance['identical']:,} of "
+            f"{compliance['checked']:,} logged answers identical to accuracy mode's"
+        )
+    return "\n".join(lines)
 
 
 def parse_options(items: Sequence[str]) -> dict[str, object]:

@@ -279,6 +279,7 @@ def test_nan_outputs_are_counted_flagged_and_fail_the_reference(
             "delta": 10_000.0,
             "tolerance": 0.0,
             "passed": False,
+            "basis": "tolerance",
             "detail": "10000 sample(s) have NaN or inf in their outputs",
         }
     ]

@@ -362,6 +362,9 @@ class Session:
                 "stderr"
             )
         phases.mark("stream")
+        passes = self._timed_passes(plan, pool, data) if opts.repeats > 1 else []
+        if passes:
+            phases.mark("repeats")
         extra = {
             "batches_per_call": plan.batches_per_call,
             "max_errors": opts.max_errors,
@@ -384,7 +387,48 @@ class Session:
             wall_s=wall_s,
             started_at=started_at,
             extra=extra,
+            passes=passes,
         )
+
+    def _timed_passes(self, plan: Plan, pool: Any, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """``--repeats``: the passes after the first, over the same shards and warm actors.
+
+        Their rows come back and are dropped (the first pass wrote the results), so a pass
+        writes nothing; each yields its throughput, wall time and latency figures. A shard
+        that fails in a pass counts no samples there: a failing pass is slower, not hidden.
+        """
+        import pyarrow as pa
+        import ray
+
+        from dlspec_ray.results.metrics import LatencyTally, throughput
+        from dlspec_ray.results.shards import ShardBuilder
+        from dlspec_ray.runtime import run_shards
+
+        opts = plan.options
+        timed_only = ShardBuilder()  # rows back to the driver, never to the store; no trace
+        attached = zip(pool.actors, pool.node_ids, strict=True)
+        ray.get([actor.attach.remote(data[node], timed_only) for actor, node in attached])
+        passes = []
+        for _ in range(opts.repeats - 1):
+            latency, evaluated = LatencyTally(opts.warmup), 0
+            started = time.perf_counter()
+            for outcome in run_shards(
+                pool.actors, list(pool.node_ids), plan.shards, depth=opts.depth, retries=0
+            ):
+                result = outcome.result
+                if result is None or result.table is None:
+                    continue
+                latency.add(pa.Table.from_batches([result.table]))
+                evaluated += result.rows - result.failed
+            wall_s = time.perf_counter() - started
+            passes.append(
+                {
+                    "throughput_sps": throughput(evaluated, wall_s),
+                    "wall_s": wall_s,
+                    "latency_ms": latency.result(),
+                }
+            )
+        return passes
 
     def _node_index(
         self, actor: Any, node: str, expect: DatasetIndex | None = None

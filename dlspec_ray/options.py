@@ -58,12 +58,15 @@ class RunOptions:
     # Batches left out of the latency figures, at the start of the run: they pay for
     # caches, allocators and lazy initialisation rather than for the model.
     warmup: int = 0
+    # Timed passes over the dataset: the first writes the results, each later one is timed
+    # only (its rows are dropped), and summary.json reports the median and spread.
+    repeats: int = 1
     # Write DIR/trace.json: each batch's read, pre-process, transfer, run, post-process and
     # write spans, per node and host actor, for Perfetto or chrome://tracing.
     trace: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "actors", "limit", "batches_per_call", "depth"):
+        for name in ("batch_size", "actors", "limit", "batches_per_call", "depth", "repeats"):
             value = getattr(self, name)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1

@@ -161,8 +161,14 @@ class RunOutput:
         wall_s: float,
         started_at: datetime,
         extra: dict[str, Any],
+        passes: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Summarise the shards (streaming over them) and write ``summary.json`` last."""
+        """Summarise the shards (streaming over them) and write ``summary.json`` last.
+
+        ``passes``: the timed-only passes of ``--repeats`` after the first, each
+        ``{"throughput_sps", "wall_s", "latency_ms"}``; summarised with the first.
+        """
+        from dlspec_ray.results.metrics import repeat_summary
         from dlspec_ray.results.reference import with_finite_check
         from dlspec_ray.results.summary import summarise, write_summary
 
@@ -182,6 +188,9 @@ class RunOutput:
             subset_of=plan.index.subset_of if plan.index is not None else None,
         )
         summary.update(extra)
+        if passes:
+            first = {k: summary[k] for k in ("throughput_sps", "wall_s", "latency_ms")}
+            summary["repeats"] = repeat_summary([first, *passes])
         summary["nonfinite_samples"] = self.nonfinite
         summary["quarantine"] = self._quarantine()
         if self.kept:

@@ -49,6 +49,8 @@ class Session:
         self.num_cpus = num_cpus
         self._connection: RayConnection | None = None
         self._pools: dict[tuple[Any, ...], HostPool] = {}
+        # On the local head of `dlspec-ray up`: detached pools, left warm when this ends.
+        self._warm: dict[tuple[Any, ...], HostPool] = {}
         # (dataset, cache dir, allow_unverified) -> {node id: NodeData actor}
         self._data_key: tuple[Any, ...] | None = None
         self._data: dict[str, Any] = {}
@@ -195,9 +197,18 @@ class Session:
         if read.key() != self._data_key:
             self.release_data()
             self._data_key = read.key()
+        # On a local head, a dataset whose every source has a checksum is read once and
+        # kept warm for later runs (warm.py); the bytes of one without may have changed.
+        warm = self.connection.head and all(s.checksum for s in read.dataset.sources)
+        if warm:
+            from dlspec_ray.runtime.warm import end_warm_actors, warm_name
+
+            names = {node: warm_name("data", read.key(), node[:16]) for node in nodes}
+            end_warm_actors("data", keep=tuple(names.values()))
         for node in nodes:
             if node not in self._data:
-                self._data[node] = start_node_data(read, node)
+                name = names[node] if warm else None
+                self._data[node] = start_node_data(read, node, name=name)
         return {node: self._data[node] for node in nodes}
 
     def pool(
@@ -214,12 +225,43 @@ class Session:
 
         self.connection  # noqa: B018 - connect before placing actors
         key = (_spec_key(spec), tuple(r.describe() for r in requests), count)
-        pool = self._pools.get(key)
+        pool = (self._warm if self.connection.head else self._pools).get(key)
         if pool is not None and pool.alive():
             return pool
         self.release_pools()
+        if self.connection.head:
+            return self._warm_pool(key, spec, requests, count, what, ready_timeout_s)
         pool = start_pool(spec, requests, count, what=what, ready_timeout_s=ready_timeout_s)
         self._pools[key] = pool
+        return pool
+
+    def _warm_pool(
+        self,
+        key: tuple[Any, ...],
+        spec: HostSpec,
+        requests: Sequence[ActorResources],
+        count: int,
+        what: str,
+        ready_timeout_s: float,
+    ) -> HostPool:
+        """On the local head of `dlspec-ray up`: the detached host actors an earlier run left
+        for the same key, else new ones, left warm for the next run (one pool at a time)."""
+        from dlspec_ray.runtime.pool import find_warm_pool, start_pool
+        from dlspec_ray.runtime.warm import end_warm_actors, warm_name
+
+        names = tuple(warm_name("pool", key, str(i)) for i in range(count))
+        end_warm_actors("pool", keep=names)
+        pool = None
+        for request in requests:
+            pool = find_warm_pool(names, request)
+            if pool is not None:
+                break
+        if pool is None:
+            end_warm_actors("pool")
+            pool = start_pool(
+                spec, requests, count, what=what, ready_timeout_s=ready_timeout_s, names=names
+            )
+        self._warm[key] = pool
         return pool
 
     def execute(
@@ -362,12 +404,19 @@ class Session:
                 "stderr"
             )
         phases.mark("stream")
+        passes = self._timed_passes(plan, pool, data) if opts.repeats > 1 else []
+        if passes:
+            phases.mark("repeats")
         extra = {
             "batches_per_call": plan.batches_per_call,
             "max_errors": opts.max_errors,
             "limit": opts.limit,
             "resources": pool.request.as_dict(),
-            "ray": {"embedded": self.connection.embedded, "version": ray.__version__},
+            "ray": {
+                "embedded": self.connection.embedded,
+                "local_head": self.connection.head,
+                "version": ray.__version__,
+            },
             "shards": len(plan.shards),
             "faults": counts.as_dict(),
         }
@@ -384,7 +433,48 @@ class Session:
             wall_s=wall_s,
             started_at=started_at,
             extra=extra,
+            passes=passes,
         )
+
+    def _timed_passes(self, plan: Plan, pool: Any, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """``--repeats``: the passes after the first, over the same shards and warm actors.
+
+        Their rows come back and are dropped (the first pass wrote the results), so a pass
+        writes nothing; each yields its throughput, wall time and latency figures. A shard
+        that fails in a pass counts no samples there: a failing pass is slower, not hidden.
+        """
+        import pyarrow as pa
+        import ray
+
+        from dlspec_ray.results.metrics import LatencyTally, throughput
+        from dlspec_ray.results.shards import ShardBuilder
+        from dlspec_ray.runtime import run_shards
+
+        opts = plan.options
+        timed_only = ShardBuilder()  # rows back to the driver, never to the store; no trace
+        attached = zip(pool.actors, pool.node_ids, strict=True)
+        ray.get([actor.attach.remote(data[node], timed_only) for actor, node in attached])
+        passes = []
+        for _ in range(opts.repeats - 1):
+            latency, evaluated = LatencyTally(opts.warmup), 0
+            started = time.perf_counter()
+            for outcome in run_shards(
+                pool.actors, list(pool.node_ids), plan.shards, depth=opts.depth, retries=0
+            ):
+                result = outcome.result
+                if result is None or result.table is None:
+                    continue
+                latency.add(pa.Table.from_batches([result.table]))
+                evaluated += result.rows - result.failed
+            wall_s = time.perf_counter() - started
+            passes.append(
+                {
+                    "throughput_sps": throughput(evaluated, wall_s),
+                    "wall_s": wall_s,
+                    "latency_ms": latency.result(),
+                }
+            )
+        return passes
 
     def _node_index(
         self, actor: Any, node: str, expect: DatasetIndex | None = None
@@ -413,14 +503,18 @@ class Session:
         self._data_key = None
 
     def release_pools(self) -> None:
-        """End every warm host actor; the next evaluation starts new ones."""
+        """End every warm host actor this session started; the next evaluation starts new
+        ones. A local head's detached pool is only let go: it stays warm for the next run."""
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+        self._warm.clear()
 
     def close(self) -> None:
         self.release_pools()
-        if self._data:
+        if self._connection is not None and self._connection.head:
+            self._data.clear()  # kept warm on the local head for the next run
+        elif self._data:
             self.release_data()
         if self._connection is not None:
             from dlspec_ray.inflight import forget

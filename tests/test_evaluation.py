@@ -356,3 +356,19 @@ def test_a_trace_has_each_batchs_spans_with_its_node_actor_and_environment(repo_
         "mnist-8@1.0.0", "mnist-test@1.0.0", limit=200, out=tmp_path / "plain", progress=False
     )
     assert "trace" not in untraced.summary and not (tmp_path / "plain" / "trace.json").exists()
+
+
+def test_repeats_time_more_passes_and_write_the_results_once(repo_cwd, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["run", "--model", "mnist-8@1.0.0", "--dataset", "mnist-test@1.0.0", "--limit",
+            "1000", "--repeats", "3", "--warmup", "1", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert "repeats" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    repeats = summary["repeats"]
+    assert repeats["passes"] == 3 and len(repeats["throughput_sps"]["values"]) == 3
+    assert repeats["throughput_sps"]["values"][0] == summary["throughput_sps"]  # the first pass
+    assert all(v > 0 for v in repeats["throughput_sps"]["values"])
+    assert set(repeats["latency_ms"]) == {"pre", "run", "post"}
+    assert summary["samples"] == 1000 and summary["accuracy"]["top1"] == 0.984
+    assert pq.read_table(out / "samples").num_rows == 1000  # one pass's rows, not three

@@ -21,4 +21,7 @@ COMMANDS = (
     "dlspec_ray.commands.node_resources",
     "dlspec_ray.commands.submit",
     "dlspec_ray.commands.checksum",
+    "dlspec_ray.commands.up",
+    "dlspec_ray.commands.down",
+    "dlspec_ray.commands.status",
 )

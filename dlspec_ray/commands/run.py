@@ -60,6 +60,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave the run's first N batches out of the latency figures (default 0)",
     )
     add(
+        "--repeats",
+        type=int,
+        default=1,
+        metavar="K",
+        help="time K passes over the dataset (the first writes the results); summary.json "
+        "reports the median and spread of throughput and each latency (default 1)",
+    )
+    add(
         "--max-errors",
         type=int,
         default=0,
@@ -201,6 +209,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         stage_timeout_s=args.stage_timeout,
         retries=args.retries,
         warmup=args.warmup,
+        repeats=args.repeats,
         trace=args.trace,
         trust=args.trust,
     )

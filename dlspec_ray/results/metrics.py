@@ -31,12 +31,14 @@ __all__ = [
     "evaluated_samples",
     "labelled_samples",
     "latency_summary",
+    "repeat_summary",
     "throughput",
     "wilson_interval",
 ]
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -259,3 +261,31 @@ def _latency_of(
             "mean_per_sample": float(times.sum() / sizes[measured].sum()),
         }
     return result
+
+
+def repeat_summary(passes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median, min, max and relative spread ((max - min) / median) of each figure over
+    timed passes, each ``{"throughput_sps", "wall_s", "latency_ms"}`` as in summary.json.
+
+    One pass says how fast the machine was once; several say how much that varies, which
+    is what a comparison between two runs must be judged against.
+    """
+
+    def spread(values: list[float]) -> dict[str, Any]:
+        median = float(np.median(values))
+        low, high = float(min(values)), float(max(values))
+        relative = (high - low) / median if median else 0.0
+        return {"median": median, "min": low, "max": high, "spread": relative, "values": values}
+
+    latency: dict[str, dict[str, Any]] = {}
+    for stage in STAGES:
+        for quantity in ("p50", "p90", "p99", "mean"):
+            values = [p["latency_ms"][stage][quantity] for p in passes if stage in p["latency_ms"]]
+            if len(values) == len(passes):
+                latency.setdefault(stage, {})[quantity] = spread(values)
+    return {
+        "passes": len(passes),
+        "throughput_sps": spread([float(p["throughput_sps"]) for p in passes]),
+        "wall_s": spread([float(p["wall_s"]) for p in passes]),
+        "latency_ms": latency,
+    }

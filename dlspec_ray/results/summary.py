@@ -476,6 +476,27 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
     if not acc:
         rows.append(["accuracy", "-", "no labelled sample without an error"])
     rows.append(["throughput", f"{summary.get('throughput_sps', 0.0):,.1f}", "samples/s"])
+    repeats = summary.get("repeats")
+    if repeats:
+        tp = repeats["throughput_sps"]
+        rows.append(
+            [
+                "repeats",
+                _int(repeats["passes"]),
+                f"passes; throughput median {tp['median']:,.1f} samples/s (min {tp['min']:,.1f}, "
+                f"max {tp['max']:,.1f}, spread {tp['spread']:.1%})",
+            ]
+        )
+        run_p50 = repeats["latency_ms"].get("run", {}).get("p50")
+        if run_p50:
+            rows.append(
+                [
+                    "",
+                    "",
+                    f"run p50 median {run_p50['median']:.3f} ms (min {run_p50['min']:.3f}, max "
+                    f"{run_p50['max']:.3f})",
+                ]
+            )
     rows.append(["wall time", f"{summary.get('wall_s', 0.0):,.3f}", "s"])
     if "batch_size" in summary:
         rows.append(["batch size", _int(summary["batch_size"]), ""])

@@ -29,6 +29,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from dlspec_ray.hardware.detect import node_resources
 
@@ -44,6 +45,8 @@ class RayConnection:
     embedded: bool
     temp_dir: str | None = None
     owned: bool = False
+    # Joined the persistent local head of `dlspec-ray up` (it outlives this connection).
+    head: bool = False
     # The environment variables connect() changed, with their values before (None: unset).
     _saved_env: dict[str, str | None] = field(default_factory=dict, repr=False)
 
@@ -64,13 +67,20 @@ class RayConnection:
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> RayConnection:
-    """Use the Ray this process is already connected to, else join ``address``, else embed."""
+    """Use the Ray this process is already connected to, else join ``address``, else the
+    local head ``dlspec-ray up`` started (``head.py``), else embed."""
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS") or None
     if ray.is_initialized():
         return RayConnection(address=address, embedded=address is None, owned=False)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address is None and num_cpus is None:
+        from dlspec_ray.runtime.head import running_head
+
+        head = running_head()
+        if head is not None:
+            return _join_head(head)
     if address:
         # A loopback address stays loopback (Ray would rewrite it to the interface's).
         with _single_machine() if _is_loopback(address) else contextlib.nullcontext():
@@ -97,6 +107,27 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> RayCo
         raise
     return RayConnection(
         address=None, embedded=True, temp_dir=temp_dir, owned=True, _saved_env=saved
+    )
+
+
+def _join_head(head: Any) -> RayConnection:
+    """Join the local head with its auth mode and token; they are put back on close."""
+    import ray
+
+    saved = {name: os.environ.get(name) for name in _AUTH_ENV}
+    for name in _AUTH_ENV:
+        os.environ.pop(name, None)
+    os.environ.update(head.auth_env())
+    _refresh_auth_state()
+    try:
+        with _single_machine():
+            ray.init(address=head.address, log_to_driver=True, logging_level="WARNING")
+    except BaseException:
+        _restore_env(saved)
+        _refresh_auth_state()
+        raise
+    return RayConnection(
+        address=head.address, embedded=False, owned=True, _saved_env=saved, head=True
     )
 
 

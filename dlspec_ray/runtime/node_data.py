@@ -141,10 +141,13 @@ def node_read_paths(cache_dir: str | None, data_roots: tuple[str, ...]) -> tuple
     return (str(cache.resolve()), *data_roots)
 
 
-def start_node_data(spec: ReadSpec, node_id: str) -> Any:
-    """A ``NodeData`` actor pinned to ``node_id``; it holds no CPU, only the dataset."""
+def start_node_data(spec: ReadSpec, node_id: str, *, name: str | None = None) -> Any:
+    """A ``NodeData`` actor pinned to ``node_id``; it holds no CPU, only the dataset. With
+    ``name``, a detached one (``warm.py``): the one of that name when it is already there."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from dlspec_ray.runtime.warm import detached
 
     return (
         ray.remote(NodeData)
@@ -152,6 +155,7 @@ def start_node_data(spec: ReadSpec, node_id: str) -> Any:
             num_cpus=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
             max_concurrency=4,
+            **({**detached(name), "get_if_exists": True} if name else {}),
         )
         .remote(spec)
     )

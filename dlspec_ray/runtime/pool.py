@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["HostPool", "start_pool"]
+__all__ = ["HostPool", "find_warm_pool", "start_pool"]
 
 import sys
 import time
@@ -22,6 +22,7 @@ from dlspec_ray.runtime.placement import (
     node_table,
     place,
 )
+from dlspec_ray.runtime.warm import WARM_NAMESPACE, detached
 
 # How often a wait for host actors says what it is waiting for.
 _WAIT_NOTE_S = 10.0
@@ -72,6 +73,21 @@ class HostPool:
         self.actors = []
 
 
+def find_warm_pool(names: Sequence[str], request: ActorResources) -> HostPool | None:
+    """The detached host actors named ``names`` (``warm.py``), when all are there and ready."""
+    import ray
+    from ray.exceptions import RayError
+
+    try:
+        actors = [ray.get_actor(name, namespace=WARM_NAMESPACE) for name in names]
+        infos = ray.get([a.ready.remote() for a in actors], timeout=30)
+    except (ValueError, RayError, TimeoutError):
+        return None
+    if any(i["error"] for i in infos):
+        return None
+    return _pool_of(actors, infos, request)
+
+
 def start_pool(
     spec: HostSpec,
     candidates: Sequence[ActorResources],
@@ -79,13 +95,16 @@ def start_pool(
     *,
     what: str,
     ready_timeout_s: float = 300.0,
+    names: Sequence[str] | None = None,
 ) -> HostPool:
     """``count`` ready host actors, or an error that says why not.
 
     An actor that no node can host is refused before it is created, and more
     actors than the nodes can hold at once are refused too: Ray would queue the
     surplus forever. One that could be hosted but stays pending (resources held
-    by other work) fails after ``ready_timeout_s`` with the node table.
+    by other work) fails after ``ready_timeout_s`` with the node table. With ``names``
+    the actors are detached and named (``warm.py``), so they outlive this driver and a
+    later one finds them (``find_warm_pool``).
     """
     import ray
 
@@ -106,9 +125,12 @@ def start_pool(
     remote_cls = ray.remote(HostActor)
     actors = [
         remote_cls.options(
-            **request.as_actor_options(), max_concurrency=1, max_restarts=HOST_ACTOR_RESTARTS
+            **request.as_actor_options(),
+            max_concurrency=1,
+            max_restarts=HOST_ACTOR_RESTARTS,
+            **(detached(names[i]) if names else {}),
         ).remote(spec)
-        for _ in range(count)
+        for i in range(count)
     ]
     pool = HostPool(actors=actors, node_ids=[], request=request, environment={})
     try:
@@ -130,13 +152,23 @@ def start_pool(
             f"the host actor for {what} could not start on node {failed[0]['node_id'][:12]}: "
             f"{failed[0]['error']}\n{hint}"
         )
-    pool.node_ids = [i["node_id"] for i in infos]
-    pool.environment = infos[0]["environment"]
-    pool.setup_s = [i["setup_s"] for i in infos]
-    pool.host_setup = [
-        {"node_id": i["node_id"], "commands": i["host_setup"]} for i in infos if i.get("host_setup")
-    ]
-    return pool
+    return _pool_of(actors, infos, request)
+
+
+def _pool_of(actors: list[Any], infos: list[dict[str, Any]], request: ActorResources) -> HostPool:
+    """A pool of ready actors, from what each one's ``ready()`` said."""
+    return HostPool(
+        actors=list(actors),
+        node_ids=[i["node_id"] for i in infos],
+        request=request,
+        environment=infos[0]["environment"],
+        setup_s=[i["setup_s"] for i in infos],
+        host_setup=[
+            {"node_id": i["node_id"], "commands": i["host_setup"]}
+            for i in infos
+            if i.get("host_setup")
+        ],
+    )
 
 
 def _place(

@@ -11,6 +11,7 @@ from dlspec_ray.results.metrics import (
     evaluated_samples,
     labelled_samples,
     latency_summary,
+    repeat_summary,
     throughput,
     wilson_interval,
 )
@@ -229,3 +230,19 @@ def test_warm_up_batches_are_left_out_of_latency_in_memory_and_streamed():
     tally.add(table(*batches[3:]))
     assert tally.result() == warm
     assert latency_summary(whole, warmup=5) == {}
+
+
+def test_repeat_summary_gives_median_and_spread_of_each_figure():
+    passes = [
+        {"throughput_sps": tp, "wall_s": 1000 / tp, "latency_ms": {"run": {
+            "p50": p50, "p90": 2 * p50, "p99": 3 * p50, "mean": p50}}}
+        for tp, p50 in ((100.0, 1.0), (200.0, 3.0), (150.0, 2.0))
+    ]  # fmt: skip
+    summary = repeat_summary(passes)
+    assert summary["passes"] == 3
+    assert summary["throughput_sps"] == {
+        "median": 150.0, "min": 100.0, "max": 200.0, "spread": 100.0 / 150.0,
+        "values": [100.0, 200.0, 150.0],
+    }  # fmt: skip
+    assert summary["latency_ms"]["run"]["p90"]["median"] == 4.0
+    assert set(summary["latency_ms"]) == {"run"}  # a stage missing from a pass is left out

@@ -74,7 +74,8 @@ def test_the_submitted_mnist_job_gives_0_9890(job_head, repo_cwd, tmp_path, caps
     # Echoed from the job's log, whole and once, however early Ray's log tail closed. Any
     # spacing: the table's value column is as wide as its widest value, the throughput,
     # which gains a digit on a fast machine.
-    assert len(re.findall(r"^ +top1 +0\.9890  95% CI \[0\.9868, 0\.9909\], over 10,000 labelled samples$", out, re.M)) == 1
+    top1 = r"^ +top1 +0\.9890  95% CI \[0\.9868, 0\.9909\], over 10,000 labelled samples$"
+    assert len(re.findall(top1, out, re.M)) == 1
     assert out.count("reference mnist-8-onnxruntime-reference@1.0.0: PASS") == 1
     assert f"run directory: {tmp_path / 'out'} (and on the cluster: " in out
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

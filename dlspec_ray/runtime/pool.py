@@ -60,11 +60,14 @@ class HostPool:
             return False
         return not any(i["error"] for i in infos)
 
-    def close(self, timeout_s: float = 10.0) -> None:
+    def close(self, timeout_s: float = 60.0) -> None:
         import ray
 
         # ray.kill skips __ray_shutdown__: ask each actor to close its environment first
         # (stop its container, free its shared memory); the sweeper catches what this misses.
+        # A close takes well under a second; the bound is for a machine under heavy load,
+        # where the 10 s this once allowed most likely ran out (a full-suite run found two
+        # environment folders left by a run, later swept).
         closing = [a.close.remote() for a in self.actors]
         if closing:
             ray.wait(closing, num_returns=len(closing), timeout=timeout_s)

@@ -7,14 +7,15 @@ It hosts the same ``StageRunner`` as the ``inline`` environment, so a stage
 behaves the same wherever it runs. It needs only the standard library (and
 whatever the stage code imports): the environment may hold nothing else.
 
-Requests: ``start`` (stages, ctx), ``call`` (stage, data), ``describe``
+Requests: ``start`` (stages, ctx), ``call`` (stage, data), ``chain`` (stages, data:
+the stages one after another, the values between them staying here), ``describe``
 (distributions), ``close``. Replies: ``{"ok": True, ...}`` or ``{"ok": False,
 "error": {...}}`` with the exception's type, message and YAML location.
 """
 
 from __future__ import annotations
 
-__all__ = ["check_readable", "error_info", "main", "versions"]
+__all__ = ["chain_reply", "check_readable", "error_info", "main", "versions"]
 
 import argparse
 import os
@@ -66,6 +67,15 @@ def main(argv: list[str] | None = None) -> int:
                 # The loaded model stays here, as ctx["model"]; it need not be picklable.
                 value = None if request["stage"] == "load" else call.value
                 reply = {"value": value, "seconds": call.seconds, "output": call.output}
+            elif op == "chain":
+                if runner is None:
+                    raise RuntimeError("the environment was called before it was started")
+                chain = runner.call_chain(
+                    request["stages"],
+                    request["data"],
+                    starting=lambda stage: channel.send({"starting": stage}),
+                )
+                reply = chain_reply(chain)
             elif op == "describe":
                 reply = versions(request.get("distributions", ()))
             elif op == "close":
@@ -99,6 +109,19 @@ def check_readable(artifacts: dict[str, str]) -> None:
             f"environment: {blocker} stops it ({how or 'missing'}). Make it readable to that "
             "user; in a container, DLSPEC_RAY_CONTAINER_USER chooses the user."
         )
+
+
+def chain_reply(chain: Any) -> dict[str, Any]:
+    """A chain's timings and prints, and its last value or the error that stopped it."""
+    reply: dict[str, Any] = {
+        "calls": [{"seconds": c.seconds, "output": c.output} for c in chain.calls],
+        "failed": chain.failed,
+    }
+    if chain.failed is None:
+        reply["value"] = chain.calls[-1].value if chain.calls else None
+    else:
+        reply["error"] = error_info(chain.error)
+    return reply
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:

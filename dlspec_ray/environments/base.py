@@ -1,16 +1,16 @@
 """The environment interface: where a host actor's stage code runs.
 
 An environment is started once per host actor and closed when the actor ends.
-It is deliberately tiny (start, call a stage, close) so that an in-process
+It is deliberately tiny (start, call a stage or a chain of them, close) so that an in-process
 interpreter, a separate interpreter and a framework container can all stand
 behind it, and the runtime never needs to know which one it talks to.
 """
 
 from __future__ import annotations
 
-__all__ = ["Environment", "StageCall"]
+__all__ = ["ChainCall", "Environment", "StageCall"]
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,6 +27,20 @@ class StageCall:
     output: str = ""
 
 
+@dataclass(frozen=True)
+class ChainCall:
+    """Stages called one after another inside the environment, each on the last one's value.
+
+    ``calls`` are the stages that returned, in order; only the last carries its value
+    back (the others' stayed where they ran). ``failed`` names the stage that raised,
+    and ``error`` is what it raised; both are None when every stage returned.
+    """
+
+    calls: tuple[StageCall, ...]
+    failed: str | None = None
+    error: BaseException | None = None
+
+
 @runtime_checkable
 class Environment(Protocol):
     kind: str
@@ -36,6 +50,9 @@ class Environment(Protocol):
 
     def call(self, stage: str, data: Any) -> StageCall:
         """Run one stage on ``data``; a ``load`` stage's value becomes ``ctx["model"]``."""
+
+    def call_chain(self, stages: Sequence[str], data: Any) -> ChainCall:
+        """Run ``stages`` in order on ``data``, keeping the values between them inside."""
 
     def describe(self) -> dict[str, Any]:
         """Kind, interpreter or image, and framework versions, as seen from inside."""

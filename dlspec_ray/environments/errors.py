@@ -16,10 +16,19 @@ class EnvironmentDied(RuntimeError):
     """The interpreter or container running the stage code exited; the message holds
     the tail of its log. Not bad input: the batch fails, and the environment restarts."""
 
-    def __init__(self, message: str, *, exit_code: int | None = None, log_tail: str = ""):
+    def __init__(
+        self,
+        message: str,
+        *,
+        exit_code: int | None = None,
+        log_tail: str = "",
+        stage: str | None = None,
+    ):
         super().__init__(message)
         self.exit_code = exit_code
         self.log_tail = log_tail
+        # The stage it died in, when known (a chain of stages says which one was running).
+        self.stage = stage
 
 
 class RemoteStageError(Exception):

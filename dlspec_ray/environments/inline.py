@@ -5,10 +5,10 @@ from __future__ import annotations
 __all__ = ["InlineEnvironment"]
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dlspec_ray.environments.base import StageCall
+from dlspec_ray.environments.base import ChainCall, StageCall
 from dlspec_ray.environments.placement import Placement
 from dlspec_ray.environments.runner import StageRunner
 from dlspec_ray.spec.types import SoftwareManifest, StageSource
@@ -30,6 +30,11 @@ class InlineEnvironment:
         if self._runner is None:
             raise RuntimeError("the inline environment was not started")
         return self._runner.call(stage, data)
+
+    def call_chain(self, stages: Sequence[str], data: Any) -> ChainCall:
+        if self._runner is None:
+            raise RuntimeError("the inline environment was not started")
+        return self._runner.call_chain(stages, data)
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {

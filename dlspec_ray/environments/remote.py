@@ -13,11 +13,11 @@ __all__ = ["RemoteEnvironment", "reraise"]
 import shutil
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dlspec_ray.environments.base import StageCall
+from dlspec_ray.environments.base import ChainCall, StageCall
 from dlspec_ray.environments.errors import (
     EnvironmentDied,
     EnvironmentUnavailable,
@@ -108,6 +108,36 @@ class RemoteEnvironment:
     def call(self, stage: str, data: Any) -> StageCall:
         reply = self._request({"op": "call", "stage": stage, "data": data}, stage)
         return StageCall(reply["value"], reply["seconds"], reply.get("output", ""))
+
+    def call_chain(self, stages: Sequence[str], data: Any) -> ChainCall:
+        """The stages in one round trip: a stage's tensors stay in the environment for the
+        next, and only the last value crosses back (``process`` and ``docker`` would
+        otherwise send each batch out and in again between stages)."""
+        if self._channel is None:
+            raise RuntimeError(f"the {self.kind} environment is not started")
+        running = stages[0] if stages else "chain"
+        try:
+            self._channel.send({"op": "chain", "stages": list(stages), "data": data})
+            reply = self._channel.recv()
+            while "starting" in reply:  # the agent says which stage it begins: if it dies,
+                running = reply["starting"]  # the batch's error names that one
+                reply = self._channel.recv()
+        except (EOFError, OSError) as exc:
+            died = self._died(running)
+            died.stage = running
+            raise died from exc
+        if not reply["ok"]:
+            reraise(reply["error"])
+        calls = [StageCall(None, c["seconds"], c["output"]) for c in reply["calls"]]
+        if reply["failed"] is None:
+            if calls:
+                calls[-1] = StageCall(reply["value"], calls[-1].seconds, calls[-1].output)
+            return ChainCall(tuple(calls))
+        try:
+            reraise(reply["error"])
+        except RemoteStageError as exc:
+            return ChainCall(tuple(calls), reply["failed"], exc)
+        raise AssertionError("reraise returned")  # pragma: no cover
 
     def describe(self) -> dict[str, Any]:
         if self._described is None:

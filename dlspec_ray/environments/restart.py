@@ -12,14 +12,15 @@ from __future__ import annotations
 __all__ = ["RestartingEnvironment"]
 
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from dlspec_ray.environments.base import Environment, StageCall
+from dlspec_ray.environments.base import ChainCall, Environment, StageCall
 from dlspec_ray.environments.errors import EnvironmentDied
 from dlspec_ray.spec.types import StageSource
 
 RETRIES_PER_CALL = 2
+T = TypeVar("T")
 RESTARTS_PER_ACTOR = 5
 
 
@@ -52,17 +53,26 @@ class RestartingEnvironment:
         if stage == "load":
             self._load = (data,)
             return self.inner.call(stage, data)  # a load that kills it is bad input: no retry
+        return self._retrying(lambda: self.inner.call(stage, data))
+
+    def call_chain(self, stages: Sequence[str], data: Any) -> ChainCall:
+        return self._retrying(lambda: self.inner.call_chain(stages, data))
+
+    def _retrying(self, call: Callable[[], T]) -> T:
         attempt = 0
         while True:
             try:
-                return self.inner.call(stage, data)
+                return call()
             except EnvironmentDied as died:
                 if attempt >= self.retries or self.restarts >= self.max_restarts:
                     tried = f"tried {attempt + 1} time(s)"
                     if self.restarts >= self.max_restarts:
                         tried += f"; this actor's environment already restarted {self.restarts}x"
                     raise EnvironmentDied(
-                        f"{died} ({tried})", exit_code=died.exit_code, log_tail=died.log_tail
+                        f"{died} ({tried})",
+                        exit_code=died.exit_code,
+                        log_tail=died.log_tail,
+                        stage=died.stage,
                     ) from died
                 attempt += 1
                 self._restart(died)

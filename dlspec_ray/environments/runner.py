@@ -12,10 +12,10 @@ __all__ = ["OUTPUT_LIMIT", "StageRunner", "capped"]
 import contextlib
 import io
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from dlspec_ray.environments.base import StageCall
+from dlspec_ray.environments.base import ChainCall, StageCall
 from dlspec_ray.spec.types import StageSource
 
 # What one stage call may print and still have it kept in the stage log.
@@ -54,6 +54,27 @@ class StageRunner:
         if stage == "load":
             self.ctx["model"] = value
         return StageCall(value, seconds, capped(printed.getvalue()))
+
+    def call_chain(
+        self,
+        stages: Sequence[str],
+        data: Any,
+        starting: Callable[[str], object] | None = None,
+    ) -> ChainCall:
+        """``call`` each stage on the last one's value, stopping at the first that raises;
+        ``starting(stage)`` is told before each (the agent tells the host)."""
+        calls: list[StageCall] = []
+        value = data
+        for stage in stages:
+            if starting is not None:
+                starting(stage)
+            try:
+                call = self.call(stage, value)
+            except Exception as exc:
+                return ChainCall(tuple(calls), stage, exc)
+            calls.append(call)
+            value = call.value
+        return ChainCall(tuple(calls))
 
 
 class _Tee(io.StringIO):

@@ -21,7 +21,7 @@ from typing import Any
 
 from dlspec_ray.environments.shm import Arena
 
-PROTOCOL = 1
+PROTOCOL = 2  # 2: the chain request
 INLINE_LIMIT = 1 << 16
 _HEAD = struct.Struct("<QI")
 _SLOT = struct.Struct("<QQ")

@@ -78,6 +78,38 @@ def test_a_stage_error_reads_the_same_as_inline(env):
     assert env.call("run", np.ones(1, np.float32)).value.tolist() == [3.5]
 
 
+def test_a_fused_chain_equals_three_calls_and_names_a_failing_stage(env):
+    """One round trip for all three stages; each timed where it ran, the value of the last."""
+    inline = InlineEnvironment(software(env={"OFFSET": "0.5"}))
+    inline.start(STAGES, {"options": {}})
+    inline.call("load", {"scale": 3.0})
+    batch = np.arange(4, dtype=np.float32).reshape(2, 2)
+    for environment in (env, inline):
+        fused = StageChain(environment).fused(batch)
+        chain = StageChain(environment)
+        three = chain.post(chain.run(chain.pre(batch)))
+        assert fused.done and fused.error is None and set(fused.ms) == {"pre", "run", "post"}
+        assert fused.value.keys() == three.value.keys()
+        for key in fused.value:
+            assert np.asarray(fused.value[key]).tobytes() == np.asarray(three.value[key]).tobytes()
+        bad = StageChain(environment).fused(np.full((2, 2), -1.0, dtype=np.float32))
+        assert bad.error == "run: ValueError: negative input: -1.0 (at /models/m.yaml:23)"
+        assert set(bad.ms) == {"pre"}  # the stages before the failing one are timed
+
+
+def test_an_agent_dying_in_a_chain_names_the_stage_it_died_in():
+    crash = dict(STAGES)
+    crash["run"] = stage("run", "import os\nos._exit(7)")
+    environment = ProcessEnvironment(None)
+    environment.start(crash, {})
+    try:
+        with pytest.raises(EnvironmentDied, match=r"exited with code 7 during 'run'") as died:
+            environment.call_chain(("pre-process", "run", "post-process"), 1)
+        assert died.value.stage == "run"
+    finally:
+        environment.close()
+
+
 def test_close_ends_the_interpreter_and_removes_its_shared_memory():
     environment = ProcessEnvironment(None)
     environment.start(STAGES, {})

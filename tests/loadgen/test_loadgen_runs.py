@@ -133,14 +133,17 @@ def test_a_sut_whose_responses_change_fails_the_compliance_check(mnist_task, tmp
     assert not result.passed
 
 
+def _with_stage(task, name: str, body: str):
+    """``task`` with its model's stage ``name`` replaced by ``def fn(ctx, data): body``."""
+    model = task.model
+    broken = dataclasses.replace(model.stages[name], code=f"def fn(ctx, data):\n    {body}\n")
+    return dataclasses.replace(
+        task, model=dataclasses.replace(model, stages={**model.stages, name: broken})
+    )
+
+
 def test_a_stage_that_raises_fails_the_run_with_its_error(mnist_task, tmp_path):
-    model = mnist_task.model
-    broken = dataclasses.replace(
-        model.stages["run"], code="def fn(ctx, data):\n    raise ValueError('no model today')\n"
-    )
-    task = dataclasses.replace(
-        mnist_task, model=dataclasses.replace(model, stages={**model.stages, "run": broken})
-    )
+    task = _with_stage(mnist_task, "run", "raise ValueError('no model today')")
     # With target_qps given there is no warm-up: LoadGen's own queries meet the error.
     settings = LoadGenSettings(scenario="offline", mode="accuracy", target_qps=100.0)
     with pytest.raises(SUTFailed, match=r"16 sample\(s\) failed.*ValueError: no model today"):
@@ -150,13 +153,7 @@ def test_a_stage_that_raises_fails_the_run_with_its_error(mnist_task, tmp_path):
 
 
 def test_a_pre_process_that_raises_fails_the_run(mnist_task, tmp_path):
-    model = mnist_task.model
-    broken = dataclasses.replace(
-        model.stages["pre-process"], code="def fn(ctx, data):\n    raise KeyError('pixels')\n"
-    )
-    task = dataclasses.replace(
-        mnist_task, model=dataclasses.replace(model, stages={**model.stages, "pre-process": broken})
-    )
+    task = _with_stage(mnist_task, "pre-process", "raise KeyError('pixels')")
     settings = LoadGenSettings(scenario="single-stream", mode="accuracy", expected_latency_ms=1.0)
     with pytest.raises(SUTFailed, match=r"pre-process: KeyError: 'pixels'"):
         run_loadgen(task, settings, tmp_path, batch_size=8, limit=16, num_threads=1)

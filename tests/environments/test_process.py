@@ -97,19 +97,6 @@ def test_a_fused_chain_equals_three_calls_and_names_a_failing_stage(env):
         assert set(bad.ms) == {"pre"}  # the stages before the failing one are timed
 
 
-def test_an_agent_dying_in_a_chain_names_the_stage_it_died_in():
-    crash = dict(STAGES)
-    crash["run"] = stage("run", "import os\nos._exit(7)")
-    environment = ProcessEnvironment(None)
-    environment.start(crash, {})
-    try:
-        with pytest.raises(EnvironmentDied, match=r"exited with code 7 during 'run'") as died:
-            environment.call_chain(("pre-process", "run", "post-process"), 1)
-        assert died.value.stage == "run"
-    finally:
-        environment.close()
-
-
 def test_close_ends_the_interpreter_and_removes_its_shared_memory():
     environment = ProcessEnvironment(None)
     environment.start(STAGES, {})
@@ -122,16 +109,22 @@ def test_close_ends_the_interpreter_and_removes_its_shared_memory():
     assert not folder.exists()
 
 
-def test_a_crash_mid_call_is_reported_with_the_log_tail():
+@pytest.mark.parametrize("chained", [False, True])
+def test_a_crash_mid_call_is_reported_with_the_log_tail(chained):
+    """Alone or in a chain (where the agent said which stage it began), the stage is named."""
     crash = dict(STAGES)
     crash["run"] = stage("run", "print('about to crash', flush=True)\nimport os\nos._exit(7)")
     environment = ProcessEnvironment(None)
     environment.start(crash, {})
     try:
         with pytest.raises(EnvironmentDied, match=r"exited with code 7 during 'run'") as died:
-            environment.call("run", 1)
+            if chained:
+                environment.call_chain(("pre-process", "run", "post-process"), 1)
+            else:
+                environment.call("run", 1)
         assert "about to crash" in str(died.value)
         assert died.value.exit_code == 7
+        assert died.value.stage == ("run" if chained else None)
     finally:
         environment.close()
 

@@ -27,10 +27,13 @@ def test_notebooks_are_stored_without_outputs(name):
 
 
 @pytest.fixture
-def joined_ray(ray_session, monkeypatch):
+def joined_ray(ray_session, monkeypatch, tmp_path):
+    """The notebook's kernel joins the suite's Ray; the results root each notebook makes
+    with ``tempfile.mkdtemp`` lands in this test's folder, not in /tmp for good."""
     import ray
 
     monkeypatch.setenv("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
 
 
 def execute(name: str):

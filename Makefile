@@ -52,11 +52,10 @@ format:
 	$(BIN)/ruff format dlspec_ray tests benchmarks tools
 	$(BIN)/ruff check --fix dlspec_ray tests benchmarks tools
 
+# Every benchmark, one after another, each printing its own ratios; one JSON of all their
+# figures with the machine's details goes to benchmarks/results/ (benchmarks/bench_all.py).
 bench: venv
-	$(BIN)/python benchmarks/bench_mnist.py
-	scripts/with-dockerd.sh $(BIN)/python benchmarks/bench_environments.py
-	$(BIN)/python benchmarks/bench_sweep.py
-	$(BIN)/python benchmarks/bench_cluster.py --submit
+	scripts/in-private-net.sh scripts/with-dockerd.sh $(BIN)/python benchmarks/bench_all.py
 
 # Long: mnist-8 on 10k, 100k and 1M samples; the driver's peak RSS and streaming throughput.
 bench-driver: venv

@@ -29,6 +29,7 @@ __all__ = [
     "write_summary",
 ]
 
+import functools
 import json
 import math
 import re
@@ -674,7 +675,10 @@ def _iso(value: datetime | str) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
+@functools.cache
 def _package_version() -> str:
+    """Read once a process: ``importlib.metadata`` scans the installed distributions, which
+    took 112 ms of five warm 0.3 s evaluations' summaries (pyinstrument), up to 100 ms once."""
     try:
         return metadata.version("dlspec-ray")
     except metadata.PackageNotFoundError:

@@ -20,7 +20,7 @@ The embedded Ray stays on loopback and keeps token auth on:
 
 from __future__ import annotations
 
-__all__ = ["LOOPBACK", "RayConnection", "connect"]
+__all__ = ["LOOPBACK", "RayConnection", "connect", "write_auth_token"]
 
 import contextlib
 import os
@@ -141,14 +141,20 @@ def _token_auth(temp_dir: str) -> dict[str, str | None]:
     if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
         return {}
     saved = {name: os.environ.get(name) for name in _AUTH_ENV}
-    path = os.path.join(temp_dir, "auth_token")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_hex(32))
+    path = write_auth_token(temp_dir)
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN_PATH"] = path
     _refresh_auth_state()
     return saved
+
+
+def write_auth_token(temp_dir: str) -> str:
+    """A fresh random token in ``temp_dir/auth_token``, readable by this user only."""
+    path = os.path.join(temp_dir, "auth_token")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32))
+    return path
 
 
 def _refresh_auth_state() -> None:

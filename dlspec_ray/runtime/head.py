@@ -34,7 +34,6 @@ __all__ = [
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -131,6 +130,7 @@ def running_head() -> LocalHead | None:
 def start_head(*, ports: HeadPorts | None = None, num_cpus: int | None = None) -> LocalHead:
     """``ray start --head`` on loopback with pinned ports, its own temp dir and token auth."""
     from dlspec_ray.hardware.detect import node_resources
+    from dlspec_ray.runtime.cluster import write_auth_token
 
     if (head := running_head()) is not None:
         return head
@@ -145,10 +145,7 @@ def start_head(*, ports: HeadPorts | None = None, num_cpus: int | None = None) -
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     token_path = None
     if os.environ.get("RAY_AUTH_MODE", "").lower() != "disabled":
-        token_path = os.path.join(temp_dir, "auth_token")
-        fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_hex(32))
+        token_path = write_auth_token(temp_dir)
         env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=token_path)
     command = [
         _ray_executable(), "start", "--head", f"--node-ip-address={_LOOPBACK}",

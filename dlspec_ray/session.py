@@ -251,11 +251,7 @@ class Session:
 
         names = tuple(warm_name("pool", key, str(i)) for i in range(count))
         end_warm_actors("pool", keep=names)
-        pool = None
-        for request in requests:
-            pool = find_warm_pool(names, request)
-            if pool is not None:
-                break
+        pool = find_warm_pool(names, requests, what)
         if pool is None:
             end_warm_actors("pool")
             pool = start_pool(

@@ -76,15 +76,19 @@ class HostPool:
         self.actors = []
 
 
-def find_warm_pool(names: Sequence[str], request: ActorResources) -> HostPool | None:
-    """The detached host actors named ``names`` (``warm.py``), when all are there and ready."""
+def find_warm_pool(
+    names: Sequence[str], candidates: Sequence[ActorResources], what: str
+) -> HostPool | None:
+    """The detached host actors named ``names`` (``warm.py``), when all are there and ready;
+    their request is the one ``start_pool`` places for ``candidates`` on the live nodes."""
     import ray
     from ray.exceptions import RayError
 
     try:
+        request = _place(candidates, ray.nodes(), what)[0].request
         actors = [ray.get_actor(name, namespace=WARM_NAMESPACE) for name in names]
         infos = ray.get([a.ready.remote() for a in actors], timeout=30)
-    except (ValueError, RayError, TimeoutError):
+    except (ValueError, RayError, TimeoutError, PlacementError):
         return None
     if any(i["error"] for i in infos):
         return None

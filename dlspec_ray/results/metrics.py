@@ -27,6 +27,7 @@ __all__ = [
     "AccuracyTally",
     "LatencyTally",
     "accuracy",
+    "accuracy_interval",
     "accuracy_intervals",
     "evaluated_samples",
     "labelled_samples",
@@ -95,15 +96,20 @@ def wilson_interval(hits: int, n: int, z: float = Z_95) -> tuple[float, float]:
     return (low, high)
 
 
-def accuracy_intervals(measured: dict[str, float], scored: int) -> dict[str, dict[str, float]]:
-    """A 95% Wilson interval for each accuracy of ``measured``, over ``scored`` samples.
+def accuracy_interval(value: float, scored: int) -> tuple[float, float]:
+    """The 95% Wilson interval of an accuracy ``value`` measured over ``scored`` samples.
 
-    Each accuracy is a count over ``scored`` (``hits / scored``), so the count is
+    An accuracy is a count over ``scored`` (``hits / scored``), so the count is
     recovered exactly by rounding.
     """
+    return wilson_interval(round(value * scored), scored)
+
+
+def accuracy_intervals(measured: dict[str, float], scored: int) -> dict[str, dict[str, float]]:
+    """``accuracy_interval`` of each accuracy of ``measured``, as summary.json has it."""
     intervals = {}
     for name, value in measured.items():
-        low, high = wilson_interval(round(value * scored), scored)
+        low, high = accuracy_interval(value, scored)
         intervals[name] = {"low": low, "high": high}
     return intervals
 

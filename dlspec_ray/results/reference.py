@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dlspec_ray.results.metrics import labelled_samples, wilson_interval
+from dlspec_ray.results.metrics import accuracy_interval, labelled_samples
 from dlspec_ray.spec.types import ExpectedOutput, ReferenceLog
 
 # How many mismatching samples a check's detail names before it says "and N more".
@@ -55,10 +55,6 @@ class Check:
     # check does not fail the verdict; its detail says why, and where the log's value lies
     # against the subset's 95% interval.
     basis: str = "tolerance"
-
-    @property
-    def skipped(self) -> bool:
-        return self.basis == "skipped"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -193,7 +189,7 @@ def check_reference(
 
 
 def _skipped_for_subset(check: Check, labelled: int, subset_of: int) -> Check:
-    low, high = wilson_interval(round(check.actual * labelled), labelled)
+    low, high = accuracy_interval(check.actual, labelled)
     where = "inside" if low <= check.expected <= high else "outside"
     detail = (
         f"skipped (a subset of {labelled:,} of {subset_of:,} samples): the log's "

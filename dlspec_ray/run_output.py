@@ -17,7 +17,7 @@ that ``--resume`` finishes (see ``resume``).
 
 from __future__ import annotations
 
-__all__ = ["RunOutput", "check_output", "is_uri", "open_output"]
+__all__ = ["RunOutput", "check_output", "is_uri", "open_output", "staging_path"]
 
 import os
 import shutil
@@ -322,7 +322,7 @@ def open_output(
         return RunOutput(final=store, target=store, shard_store=store, phases=phases, echo=echo)
     final = Path(os.path.abspath(os.path.expanduser(out)))
     check_out_dir(final, overwrite)
-    staging = _staging(final, identity.run_id)
+    staging = staging_path(final, identity.run_id)
     record = remember("staging", staging)
     staging.mkdir(parents=True)
     identity.write(staging)
@@ -338,7 +338,8 @@ def open_output(
     )
 
 
-def _staging(final: Path, run_id: str) -> Path:
+def staging_path(final: Path, run_id: str) -> Path:
+    """Where a run to ``final`` is built, beside it, until it is published."""
     return final.parent / f".{final.name}.partial-{run_id}"
 
 
@@ -346,7 +347,7 @@ def _reopen(resume: IncompleteRun, phases: Phases, echo: bool) -> RunOutput:
     identity = resume.identity
     if resume.location.is_local:
         final = Path(identity.out)
-        staging = _staging(final, identity.run_id)
+        staging = staging_path(final, identity.run_id)
         here = resume.location.local_path
         record = remember("staging", staging)
         if here != staging:

@@ -54,6 +54,7 @@ def evaluate_loadgen(
     from dlspec_ray.results.run_dir import publish
     from dlspec_ray.results.run_result import EvaluationResult
     from dlspec_ray.results.summary import write_summary
+    from dlspec_ray.run_output import is_uri, staging_path
     from dlspec_ray.task import resolve_task
     from dlspec_ray.trust import check_trusted
 
@@ -63,7 +64,7 @@ def evaluate_loadgen(
             "--reference with --scenario: checking a LoadGen run against a reference log is "
             "not built; run the task without --scenario to check it"
         )
-    if out is not None and "://" in str(out):
+    if out is not None and is_uri(out):
         raise UsageError(
             f"--out {out}: a LoadGen run writes a local run directory only (object storage "
             "is not built for --scenario)"
@@ -82,7 +83,7 @@ def evaluate_loadgen(
     preflight(task, options, final, overwrite)
     check_trusted(task, "inline", trust=options.trust)
     started_at = datetime.now(timezone.utc)
-    staging = final.parent / f".{final.name}.partial-{run_id}"
+    staging = staging_path(final, run_id)
     record = remember("staging", staging)
     try:
         staging.mkdir(parents=True)

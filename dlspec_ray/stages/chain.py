@@ -9,7 +9,7 @@ host actor keeps serving other batches.
 
 from __future__ import annotations
 
-__all__ = ["Envelope", "StageChain", "format_stage_error"]
+__all__ = ["TIMED_STAGES", "Envelope", "StageChain", "format_stage_error"]
 
 import time
 import traceback
@@ -21,7 +21,7 @@ from dlspec_ray.environments.errors import EnvironmentDied
 from dlspec_ray.stages.watchdog import Watchdog
 
 # Timings are reported under these short names; the manifest keys are the long ones.
-_TIMED = {"pre-process": "pre", "run": "run", "post-process": "post"}
+TIMED_STAGES = {"pre-process": "pre", "run": "run", "post-process": "post"}
 
 
 @dataclass(frozen=True)
@@ -60,17 +60,17 @@ class StageChain:
         started = time.time_ns() // 1000 if self.tracing else 0
         try:
             with self.watchdog.watch("pre-process, run and post-process"):
-                chain = self.environment.call_chain(tuple(_TIMED), batch)
+                chain = self.environment.call_chain(tuple(TIMED_STAGES), batch)
         except Exception as exc:  # the environment died: in the stage it was running
             stage = exc.stage if isinstance(exc, EnvironmentDied) and exc.stage else "pre-process"
             return Envelope(None, error=format_stage_error(stage, exc), done=True)
         ms: dict[str, float] = {}
         log, spans, at = "", [], started
-        for stage, call in zip(_TIMED, chain.calls, strict=False):
-            ms[_TIMED[stage]] = call.seconds * 1e3
+        for stage, call in zip(TIMED_STAGES, chain.calls, strict=False):
+            ms[TIMED_STAGES[stage]] = call.seconds * 1e3
             log += f"[{stage}]\n{call.output}" if call.output else ""
             if self.tracing:  # laid end to end from the call's start: measured inside
-                spans.append((_TIMED[stage], at, at + int(call.seconds * 1e6)))
+                spans.append((TIMED_STAGES[stage], at, at + int(call.seconds * 1e6)))
                 at = spans[-1][2]
         if chain.failed is not None:
             error = format_stage_error(chain.failed, chain.error or RuntimeError("failed"))
@@ -89,8 +89,8 @@ class StageChain:
         log = envelope.log + (f"[{stage}]\n{call.output}" if call.output else "")
         spans = envelope.spans
         if self.tracing:
-            spans = (*spans, (_TIMED[stage], started, time.time_ns() // 1000))
-        ms = {**envelope.ms, _TIMED[stage]: call.seconds * 1e3}
+            spans = (*spans, (TIMED_STAGES[stage], started, time.time_ns() // 1000))
+        ms = {**envelope.ms, TIMED_STAGES[stage]: call.seconds * 1e3}
         return Envelope(call.value, ms, None, log, spans)
 
 

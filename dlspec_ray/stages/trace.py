@@ -20,9 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# The hops of a batch, in order; a gap between two of them is a transfer.
-_HOPS = ("read", "pre", "run", "post")
-_NAMES = {"read": "read", "pre": "pre-process", "run": "run", "post": "post-process"}
+from dlspec_ray.stages.chain import TIMED_STAGES
+
+# The hops of a batch, in order, by the names a trace shows; a gap between two of them
+# is a transfer.
+_NAMES = {"read": "read", **{short: stage for stage, short in TIMED_STAGES.items()}}
+_HOPS = tuple(_NAMES)
 
 
 @dataclass(frozen=True)

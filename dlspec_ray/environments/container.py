@@ -91,7 +91,9 @@ def unreadable_folders(folders: Sequence[str | Path], uid: int, gid: int) -> lis
     """The folders that ``uid:gid`` may not list and enter, each with its mode and owner.
 
     Inside the container a bind-mounted folder's own mode counts, not its host parents':
-    docker makes the parents. So a mount root is checked by its mode bits alone.
+    docker makes the parents. So a mount root is checked by its mode bits alone. (A
+    folder the image itself has on the way, such as a 0700 ``/root``, counts too; the
+    agent names that one when it starts: ``agent.check_readable``.)
     """
     if uid == 0:
         return []

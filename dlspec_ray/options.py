@@ -64,6 +64,9 @@ class RunOptions:
     # Write DIR/trace.json: each batch's read, pre-process, transfer, run, post-process and
     # write spans, per node and host actor, for Perfetto or chrome://tracing.
     trace: bool = False
+    # CPU actors that pre- and post-process on their own, handing tensors to the host
+    # actors (which then only run the model) by object reference; 0: the host actors do all.
+    pre_actors: int = 0
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "actors", "limit", "batches_per_call", "depth", "repeats"):
@@ -72,7 +75,7 @@ class RunOptions:
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
                 raise UsageError(f"{name}: expected a positive integer, got {value!r}")
-        for name in ("retries", "warmup"):
+        for name in ("retries", "warmup", "pre_actors"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UsageError(f"{name}: expected 0 or more, got {value!r}")

@@ -9,12 +9,12 @@ and the shards (sample-id ranges, never data). ``Plan.describe()`` is
 
 from __future__ import annotations
 
-__all__ = ["ClusterView", "Plan", "Shard", "plan", "plan_shards"]
+__all__ = ["ClusterView", "Plan", "PreActors", "Shard", "plan", "plan_shards"]
 
 import math
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dlspec_ray.errors import UsageError
@@ -23,9 +23,16 @@ from dlspec_ray.hardware import candidate_requests, describe_setup
 from dlspec_ray.hardware.node_types import NodeType
 from dlspec_ray.hardware.resources import ActorResources
 from dlspec_ray.options import RunOptions
-from dlspec_ray.runtime.host import HostSpec
+from dlspec_ray.runtime.host import PRE_POST, RUN_ONLY, HostSpec
 from dlspec_ray.runtime.node_data import ReadSpec
-from dlspec_ray.runtime.placement import check_capacity, default_actor_count, place
+from dlspec_ray.runtime.placement import (
+    check_capacity,
+    default_actor_count,
+    place,
+    pre_actor_nodes,
+    pre_actor_request,
+    reserve,
+)
 from dlspec_ray.runtime.scheduler import Shard, chunk_batches
 from dlspec_ray.spec.types import HardwareManifest
 from dlspec_ray.stages import DatasetIndex
@@ -75,6 +82,31 @@ class ClusterView:
 
 
 @dataclass(frozen=True)
+class PreActors:
+    """Pre-process and post-process on CPU actors of their own (``--pre-actors``).
+
+    They read their shards' samples on their own nodes and hand each pre-processed batch
+    to a host actor, which only runs the model, by object reference; the host actor hands
+    it back the same way for post-process. So a GPU node's few CPUs feed its GPU instead
+    of decoding images, and decoding scales with the CPU nodes.
+    """
+
+    count: int
+    request: ActorResources
+    # The node each one is pinned to, softly: nodes without GPUs first (None: Ray's choice).
+    nodes: tuple[str | None, ...]
+    host: HostSpec
+
+    def describe(self) -> str:
+        pinned = sorted({n[:12] for n in self.nodes if n})
+        where = f"on nodes without GPUs ({', '.join(pinned)})" if pinned else "where Ray finds room"
+        return f"{self.count}, each asking for {self.request.describe()}, {where}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "request": self.request.as_dict(), "nodes": list(self.nodes)}
+
+
+@dataclass(frozen=True)
 class Plan:
     task: Task
     options: RunOptions
@@ -90,6 +122,8 @@ class Plan:
     shards: tuple[Shard, ...]
     batches_per_call: int
     host: HostSpec
+    # With --pre-actors: the actors that pre- and post-process; ``host`` then only runs.
+    pre_actors: PreActors | None = None
     cluster_live: bool = field(default=True, compare=False)
     cluster_inspected: bool = field(default=True, compare=False)
 
@@ -123,6 +157,7 @@ class Plan:
             "request": self.request.as_dict(),
             "scale_up": self.scale_up.name if self.scale_up else None,
             "actors": self.actors,
+            "pre_actors": self.pre_actors.as_dict() if self.pre_actors else None,
             "batch_size": self.options.batch_size,
             "batches_per_call": self.batches_per_call,
             "samples": self.samples,
@@ -147,7 +182,13 @@ class Plan:
             "each host actor asks Ray for (the first that a node can host):",
             *(f"  - {r.describe()}" for r in self.candidates),
             f"chosen: {self.request.describe()}{scale_up}",
-            f"host actors: {self.actors}",
+            f"host actors: {self.actors}"
+            + (" (each runs the model only)" if self.pre_actors else ""),
+            *(
+                [f"pre-process and post-process actors: {self.pre_actors.describe()}"]
+                if self.pre_actors
+                else []
+            ),
             f"batch size: {opts.batch_size}; batches per call: {self.batches_per_call}",
         ]
         if self.index is None:
@@ -189,17 +230,29 @@ def plan(
     what = task.describe()
     candidates = tuple(candidate_requests(task.hardware))
     batches = None if index is None else math.ceil(index.samples / options.batch_size)
+    pre_nodes: tuple[str | None, ...] = (None,) * options.pre_actors
     if cluster.inspected:
         placement = place(candidates, cluster.nodes, what=what, node_types=cluster.node_types)
         request, scale_up = placement.request, placement.node_type
-        actors = options.actors or default_actor_count(
-            candidates, cluster.nodes, batches or 1 << 30
-        )
-        check_capacity(cluster.nodes, request, cluster.node_types, actors, what=what)
+        # Pre-process actors are placed first: the host actors get what they leave.
+        nodes: Sequence[Mapping[str, Any]] = cluster.nodes
+        if options.pre_actors:
+            pre_request = pre_actor_request(request)
+            check_capacity(
+                nodes, pre_request, (), options.pre_actors, what=what,
+                kind="pre-process actors", flag="--pre-actors",
+            )  # fmt: skip
+            pre_nodes = tuple(pre_actor_nodes(nodes, pre_request, options.pre_actors))
+            nodes = reserve(nodes, pre_request, pre_nodes)
+        actors = options.actors or default_actor_count(candidates, nodes, batches or 1 << 30)
+        kind = "host actors" + (" (beside the pre-process actors)" if options.pre_actors else "")
+        check_capacity(nodes, request, cluster.node_types, actors, what=what, kind=kind)
     else:
         request, scale_up, actors = candidates[0], None, options.actors or 1
     per_call = options.batches_per_call or (
-        chunk_batches(batches, actors, index.batch_bytes(options.batch_size))
+        chunk_batches(
+            batches, max(actors, options.pre_actors), index.batch_bytes(options.batch_size)
+        )
         if index is not None and batches
         else 1
     )
@@ -220,6 +273,12 @@ def plan(
         data_roots=_data_roots(task),
         stage_timeout_s=options.stage_timeout_s,
     )
+    pre_actors = None
+    if options.pre_actors:
+        # Host setup commands tune the hardware the model runs on: not the CPU nodes'.
+        pre_host = replace(host, serves=PRE_POST, num_threads=1, setup=())
+        pre_actors = PreActors(options.pre_actors, pre_actor_request(request), pre_nodes, pre_host)
+        host = replace(host, serves=RUN_ONLY)
     return Plan(
         task=task,
         options=options,
@@ -233,6 +292,7 @@ def plan(
         shards=shards,
         batches_per_call=per_call,
         host=host,
+        pre_actors=pre_actors,
         cluster_live=cluster.live,
         cluster_inspected=cluster.inspected,
     )

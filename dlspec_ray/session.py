@@ -124,13 +124,7 @@ class Session:
         cluster = self.cluster()
         early = plan(task, options, cluster, None, run_id=run_id)
         node, pending = self._start_index(early.read, options, early.candidates)
-        self.pool(
-            early.host,
-            early.candidates,
-            early.actors,
-            what=task.describe(),
-            ready_timeout_s=options.ready_timeout_s,
-        )
+        self.pools(early)
         phases.mark("start_actors")
         index = self._node_index(pending, node)
         plan_ = plan(task, options, cluster, index.limited(options.limit), run_id=run_id)
@@ -211,12 +205,37 @@ class Session:
                 self._data[node] = start_node_data(read, node, name=name)
         return {node: self._data[node] for node in nodes}
 
+    def pools(self, plan: Plan) -> tuple[HostPool, HostPool | None]:
+        """The plan's host actors and its pre-process actors (None without --pre-actors),
+        warm ones where they are still whole; any other pool this session holds is ended."""
+        what = plan.task.describe()
+        timeout = plan.options.ready_timeout_s
+        host = (plan.host, plan.candidates, plan.actors, None)
+        pre = plan.pre_actors
+        wanted = [host] if pre is None else [host, (pre.host, (pre.request,), pre.count, pre.nodes)]
+        keys = [_pool_key(*w) for w in wanted]
+        for key in [k for k in self._pools if k not in keys]:
+            self._pools.pop(key).close()
+        self._warm = {k: v for k, v in self._warm.items() if k in keys}
+        if self.connection.head and pre is None:
+            from dlspec_ray.runtime.warm import end_warm_actors
+
+            end_warm_actors("pre")
+        # Pre-process actors first: they are pinned, and the host actors take what is left.
+        pools = {
+            key: self.pool(*w, key=key, what=what, ready_timeout_s=timeout)
+            for key, w in reversed(list(zip(keys, wanted, strict=True)))
+        }
+        return pools[keys[0]], pools[keys[1]] if pre is not None else None
+
     def pool(
         self,
         spec: HostSpec,
         requests: Sequence[ActorResources],
         count: int,
+        pinned: Sequence[str | None] | None = None,
         *,
+        key: tuple[Any, ...],
         what: str,
         ready_timeout_s: float,
     ) -> HostPool:
@@ -224,14 +243,16 @@ class Session:
         from dlspec_ray.runtime import start_pool
 
         self.connection  # noqa: B018 - connect before placing actors
-        key = (_spec_key(spec), tuple(r.describe() for r in requests), count)
         pool = (self._warm if self.connection.head else self._pools).get(key)
         if pool is not None and pool.alive():
             return pool
-        self.release_pools()
+        if pool is not None and not self.connection.head:
+            self._pools.pop(key).close()
         if self.connection.head:
-            return self._warm_pool(key, spec, requests, count, what, ready_timeout_s)
-        pool = start_pool(spec, requests, count, what=what, ready_timeout_s=ready_timeout_s)
+            return self._warm_pool(key, spec, requests, count, pinned, what, ready_timeout_s)
+        pool = start_pool(
+            spec, requests, count, what=what, ready_timeout_s=ready_timeout_s, pinned=pinned
+        )
         self._pools[key] = pool
         return pool
 
@@ -241,21 +262,31 @@ class Session:
         spec: HostSpec,
         requests: Sequence[ActorResources],
         count: int,
+        pinned: Sequence[str | None] | None,
         what: str,
         ready_timeout_s: float,
     ) -> HostPool:
         """On the local head of `dlspec-ray up`: the detached host actors an earlier run left
-        for the same key, else new ones, left warm for the next run (one pool at a time)."""
+        for the same key, else new ones, left warm for the next run (one pool of each kind
+        at a time: host actors, and pre-process actors)."""
+        from dlspec_ray.runtime.host import PRE_POST
         from dlspec_ray.runtime.pool import find_warm_pool, start_pool
         from dlspec_ray.runtime.warm import end_warm_actors, warm_name
 
-        names = tuple(warm_name("pool", key, str(i)) for i in range(count))
-        end_warm_actors("pool", keep=names)
+        kind = "pre" if spec.serves == PRE_POST else "pool"
+        names = tuple(warm_name(kind, key, str(i)) for i in range(count))
+        end_warm_actors(kind, keep=names)
         pool = find_warm_pool(names, requests, what)
         if pool is None:
-            end_warm_actors("pool")
+            end_warm_actors(kind)
             pool = start_pool(
-                spec, requests, count, what=what, ready_timeout_s=ready_timeout_s, names=names
+                spec,
+                requests,
+                count,
+                what=what,
+                ready_timeout_s=ready_timeout_s,
+                names=names,
+                pinned=pinned,
             )
         self._warm[key] = pool
         return pool
@@ -319,35 +350,44 @@ class Session:
         from dlspec_ray.results.shards import ShardBuilder
         from dlspec_ray.runtime import run_shards
         from dlspec_ray.runtime.pool import HOST_ACTOR_RESTARTS
-        from dlspec_ray.runtime.scheduler import ALL_ACTORS_LOST, FaultCounts
+        from dlspec_ray.runtime.scheduler import (
+            ALL_ACTORS_LOST,
+            ALL_PRE_ACTORS_LOST,
+            FaultCounts,
+            PreActorGroup,
+        )
 
         task, opts = plan.task, plan.options
         phases = output.phases
         started_at = datetime.now(timezone.utc)
-        pool = self.pool(
-            plan.host,
-            plan.candidates,
-            plan.actors,
-            what=task.describe(),
-            ready_timeout_s=opts.ready_timeout_s,
-        )
-        data = self.node_data(plan.read, sorted(set(pool.node_ids)))
+        pool, pre_pool = self.pools(plan)
+        readers = pre_pool or pool  # the actors that read samples and pre-process them
+        data = self.node_data(plan.read, sorted(set(readers.node_ids)))
         for node, actor in data.items():
             self._node_index(actor, node, expect=plan.index)
         sink = ShardBuilder(store=output.shard_store, trace=opts.trace)
         if opts.trace:
             output.start_trace()
-        attached = zip(pool.actors, pool.node_ids, strict=True)
+        attached = zip(readers.actors, readers.node_ids, strict=True)
         ray.get([actor.attach.remote(data[node], sink) for actor, node in attached])
         phases.mark("attach" if "start_actors" in phases.seconds else "start_actors")
 
-        def recover(slot: int, node: str) -> str:
-            """Re-attach a host actor Ray restarted (maybe on another node) to its node's data."""
-            data.update(self.node_data(plan.read, [node]))
-            self._node_index(data[node], node, expect=plan.index)
-            ray.get(pool.actors[slot].attach.remote(data[node], sink))
-            pool.node_ids[slot] = node
-            return node
+        def reattach(actors: HostPool) -> Any:
+            def recover(slot: int, node: str) -> str:
+                """Re-attach an actor Ray restarted (maybe on another node) to its node's data;
+                a host actor that only runs the model has no data to attach."""
+                if actors is readers:
+                    data.update(self.node_data(plan.read, [node]))
+                    self._node_index(data[node], node, expect=plan.index)
+                    ray.get(actors.actors[slot].attach.remote(data[node], sink))
+                actors.node_ids[slot] = node
+                return node
+
+            return recover
+
+        pre_group = None
+        if pre_pool is not None:
+            pre_group = PreActorGroup(pre_pool.actors, list(pre_pool.node_ids), reattach(pre_pool))
 
         kept = [e for e in output.done.values() if e.ran]
         pending = [
@@ -366,7 +406,7 @@ class Session:
         first_result_at = None
         wall_started = time.perf_counter()
         counts = FaultCounts()
-        lost = 0  # shards not run because no host actor was left
+        lost, gone = 0, ""  # shards not run because no actor of a kind was left, and which
         for outcome in run_shards(
             pool.actors,
             list(pool.node_ids),
@@ -375,12 +415,16 @@ class Session:
             retries=opts.retries,
             should_stop=lambda: failed[0] > opts.max_errors,
             retry=lambda result: result.failed > 0,
-            recover=recover,
+            recover=reattach(pool),
             recover_timeout_s=opts.ready_timeout_s,
             counts=counts,
+            pre_actors=pre_group,
         ):
-            if not outcome.ran and ALL_ACTORS_LOST in (outcome.error or ""):
-                lost += 1
+            why_lost = [
+                r for r in (ALL_ACTORS_LOST, ALL_PRE_ACTORS_LOST) if r in (outcome.error or "")
+            ]
+            if not outcome.ran and why_lost:
+                lost, gone = lost + 1, why_lost[0]
                 continue  # left out of the ledger: a resume runs it
             result = outcome.result
             if result is None:  # the shard never ran, or failed on every attempt: rows say why
@@ -394,13 +438,13 @@ class Session:
         bar.close()
         if lost:
             raise EvaluationFailed(
-                f"{ALL_ACTORS_LOST} and none came back (Ray restarts each up to "
+                f"{gone} and none came back (Ray restarts each up to "
                 f"{HOST_ACTOR_RESTARTS} times, within --ready-timeout {opts.ready_timeout_s:g}s); "
                 f"{lost} shard(s) did not run. Check the cluster (`ray status`) and the actors' "
                 "stderr"
             )
         phases.mark("stream")
-        passes = self._timed_passes(plan, pool, data) if opts.repeats > 1 else []
+        passes = self._timed_passes(plan, pool, pre_pool, data) if opts.repeats > 1 else []
         if passes:
             phases.mark("repeats")
         extra = {
@@ -416,6 +460,12 @@ class Session:
             "shards": len(plan.shards),
             "faults": counts.as_dict(),
         }
+        if pre_pool is not None:
+            extra["pre_actors"] = {
+                "count": len(pre_pool.actors),
+                "resources": pre_pool.request.as_dict(),
+                "nodes": sorted(set(pre_pool.node_ids)),
+            }
         if first_result_at is not None:
             # From the start of the call to the first shard's result: what a user waits for.
             extra["first_result_s"] = round(first_result_at - phases.started, 6)
@@ -432,7 +482,9 @@ class Session:
             passes=passes,
         )
 
-    def _timed_passes(self, plan: Plan, pool: Any, data: dict[str, Any]) -> list[dict[str, Any]]:
+    def _timed_passes(
+        self, plan: Plan, pool: HostPool, pre_pool: HostPool | None, data: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         """``--repeats``: the passes after the first, over the same shards and warm actors.
 
         Their rows come back and are dropped (the first pass wrote the results), so a pass
@@ -445,17 +497,25 @@ class Session:
         from dlspec_ray.results.metrics import LatencyTally, throughput
         from dlspec_ray.results.shards import ShardBuilder
         from dlspec_ray.runtime import run_shards
+        from dlspec_ray.runtime.scheduler import PreActorGroup
 
         opts = plan.options
         timed_only = ShardBuilder()  # rows back to the driver, never to the store; no trace
-        attached = zip(pool.actors, pool.node_ids, strict=True)
+        readers = pre_pool or pool
+        attached = zip(readers.actors, readers.node_ids, strict=True)
         ray.get([actor.attach.remote(data[node], timed_only) for actor, node in attached])
+        pre_group = PreActorGroup(pre_pool.actors, list(pre_pool.node_ids)) if pre_pool else None
         passes = []
         for _ in range(opts.repeats - 1):
             latency, evaluated = LatencyTally(opts.warmup), 0
             started = time.perf_counter()
             for outcome in run_shards(
-                pool.actors, list(pool.node_ids), plan.shards, depth=opts.depth, retries=0
+                pool.actors,
+                list(pool.node_ids),
+                plan.shards,
+                depth=opts.depth,
+                retries=0,
+                pre_actors=pre_group,
             ):
                 result = outcome.result
                 if result is None or result.table is None:
@@ -563,8 +623,20 @@ def _why_not_run(error: str, stage_timeout_s: float | None) -> str:
     return error
 
 
+def _pool_key(
+    spec: HostSpec,
+    requests: Sequence[ActorResources],
+    count: int,
+    pinned: Sequence[str | None] | None = None,
+) -> tuple[Any, ...]:
+    """What makes two pools interchangeable."""
+    pins = tuple(pinned) if pinned else ()
+    return (_spec_key(spec), tuple(r.describe() for r in requests), count, pins)
+
+
 def _spec_key(spec: HostSpec) -> tuple[Any, ...]:
     return (
+        spec.serves,
         spec.model.id,
         spec.model.path,
         spec.software.id if spec.software else None,

@@ -37,6 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--reference", help="a reference log to check the run against")
     add("--batch-size", type=int, metavar="N", help="samples per batch (default 64)")
     add("--actors", type=int, metavar="K", help="default: as many as the CPUs allow")
+    add(
+        "--pre-actors",
+        type=int,
+        default=0,
+        metavar="N",
+        help="pre-process and post-process on N CPU actors of their own, on nodes without "
+        "GPUs where there are any; the host actors then only run the model (default 0: "
+        "the host actors do all three)",
+    )
     add("--limit", type=int, metavar="N", help="evaluate only the first N samples")
     add(
         "--resume",
@@ -212,6 +221,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         repeats=args.repeats,
         trace=args.trace,
         trust=args.trust,
+        pre_actors=args.pre_actors,
     )
 
 

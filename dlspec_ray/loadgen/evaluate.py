@@ -64,6 +64,12 @@ def evaluate_loadgen(
             "--reference with --scenario: checking a LoadGen run against a reference log is "
             "not built; run the task without --scenario to check it"
         )
+    if options.pre_actors:
+        raise UsageError(
+            "--pre-actors with --scenario: LoadGen runs every stage beside itself in one "
+            "process (no Ray hop per query), so there are no actors to move pre-process to; "
+            "drop --pre-actors"
+        )
     if out is not None and is_uri(out):
         raise UsageError(
             f"--out {out}: a LoadGen run writes a local run directory only (object storage "

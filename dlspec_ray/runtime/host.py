@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["HostActor", "HostSpec", "NotAttached", "ShardSink", "check_post_output"]
+__all__ = [
+    "ALL_STAGES",
+    "PRE_POST",
+    "RUN_ONLY",
+    "HostActor",
+    "HostSpec",
+    "NotAttached",
+    "ShardSink",
+    "check_post_output",
+]
 
 import sys
 import time
@@ -19,6 +28,12 @@ from dlspec_ray.runtime.node_data import current_node_id, hardware_limits, node_
 from dlspec_ray.spec.types import HardwareManifest, ModelManifest, SoftwareManifest
 from dlspec_ray.stages import Envelope, StageChain, Watchdog, build_context, format_stage_error
 from dlspec_ray.stages.trace import Where, batch_events
+
+# What a host actor serves (``HostSpec.serves``): all three stages of each batch, or, with
+# pre-process actors (--pre-actors), either the model's run or the stages around it.
+ALL_STAGES = ("pre-process", "run", "post-process")
+RUN_ONLY = ("run",)
+PRE_POST = ("pre-process", "post-process")
 
 
 class NotAttached(RuntimeError):
@@ -63,6 +78,12 @@ class HostSpec:
     data_roots: tuple[str, ...] = ()
     # A stage call longer than this ends the host actor (--stage-timeout); None: no limit.
     stage_timeout_s: float | None = None
+    # Which stages this actor serves; only an actor that runs the model loads it.
+    serves: tuple[str, ...] = ALL_STAGES
+
+    @property
+    def loads_model(self) -> bool:
+        return "run" in self.serves
 
 
 class HostActor:
@@ -73,7 +94,7 @@ class HostActor:
         self.node_id = current_node_id()
         # Set by attach(); a restart (Ray's max_restarts) starts without it.
         self.data: dict[str, Any] | None = None
-        self.where = Where(self.node_id, "", spec.environment)  # for trace events
+        self.where = Where(self.node_id, _actor_id(), spec.environment)  # rows, trace events
         self.setup_error: str | None = None
         self.setup_s = 0.0
         # On the host, before the environment exists: outside any container or task venv.
@@ -108,6 +129,8 @@ class HostActor:
             options=self.spec.options,
         )
         self.environment.start(self.spec.model.stages, ctx)
+        if not self.spec.loads_model:
+            return  # a pre-process actor: the model is loaded where it runs
         loaded = self.environment.call("load", ctx["artifacts"])
         if loaded.output:  # no shard to carry it: the worker's stderr, which Ray keeps apart
             print(f"[load]\n{loaded.output}", file=sys.stderr, end="")
@@ -139,9 +162,6 @@ class HostActor:
         self.data = local_values(ray.get(node_data.refs.remote()))
         self.sink = sink
         self.chain.tracing = bool(getattr(sink, "trace", False))
-        self.where = Where(
-            self.node_id, ray.get_runtime_context().get_actor_id() or "", self.spec.environment
-        )
         return len(self.data["ids"])
 
     def pre(self, spans: list[tuple[int, int]]) -> list[Envelope]:
@@ -152,7 +172,8 @@ class HostActor:
         inputs = self.data["inputs"]
         # Out of process, all three stages go in one call: a batch's tensors would
         # otherwise leave the environment after pre-process and come back for run.
-        hop = self.chain.fused if self.environment.kind != "inline" else self.chain.pre
+        fuse = self.environment.kind != "inline" and self.spec.serves == ALL_STAGES
+        hop = self.chain.fused if fuse else self.chain.pre
         if not self.chain.tracing:
             return [hop(inputs[a:b]) for a, b in spans]
         envelopes = []
@@ -165,14 +186,19 @@ class HostActor:
         return envelopes
 
     def run(self, envelopes: list[Envelope]) -> list[Envelope]:
+        if self.spec.serves == RUN_ONLY:  # the batches came from a pre-process actor
+            self.chain.tracing = any(e.spans for e in envelopes)
+            return [replace(self.chain.run(e), ran_on=self.where) for e in envelopes]
         return [self.chain.run(e) for e in envelopes]
 
     def post(self, envelopes: list[Envelope], shard: Any) -> Any:
         """Post-process each batch, then hand the shard's rows to the sink (Arrow, maybe a file)."""
         spans = shard.spans
         outs = [self._post_one(e, b - a) for e, (a, b) in zip(envelopes, spans, strict=True)]
+        ran_on = next((e.ran_on for e in envelopes if e.ran_on is not None), None)
+        node = ran_on.node if ran_on is not None else self.node_id  # where the model ran
         started = time.time_ns() // 1000
-        result = self.sink.build(shard, self.data["ids"], self.data["labels"], outs, self.node_id)
+        result = self.sink.build(shard, self.data["ids"], self.data["labels"], outs, node)
         if self.chain.tracing:
             result.trace = batch_events(
                 shard.shard_id,
@@ -180,6 +206,7 @@ class HostActor:
                 [e.spans for e in outs],
                 self.where,
                 write=(started, time.time_ns() // 1000),
+                ran_on=ran_on,
             )
         return result
 
@@ -209,6 +236,15 @@ def check_post_output(value: Any, rows: int) -> str | None:
         if array.ndim != 2 or array.shape[0] != rows:
             return f"expected {key!r} of shape [{rows}, k], got shape {list(array.shape)}"
     return None
+
+
+def _actor_id() -> str:
+    try:
+        import ray
+
+        return (ray.get_runtime_context().get_actor_id() or "") if ray.is_initialized() else ""
+    except Exception:
+        return ""
 
 
 def _placement(spec: HostSpec) -> Placement:

@@ -20,6 +20,9 @@ __all__ = [
     "node_table",
     "node_type_table",
     "place",
+    "pre_actor_nodes",
+    "pre_actor_request",
+    "reserve",
     "satisfies",
 ]
 
@@ -72,6 +75,8 @@ def check_capacity(
     count: int,
     *,
     what: str,
+    kind: str = "host actors",
+    flag: str = "--actors",
 ) -> None:
     """Refuse more actors than the nodes (and the autoscaler's) can hold at once: Ray
     would queue the surplus forever."""
@@ -80,9 +85,9 @@ def check_capacity(
         return
     scaler = f"The autoscaler can start:\n{node_type_table(node_types)}\n" if node_types else ""
     raise PlacementError(
-        f"{count} host actors for {what} were asked for, but the live nodes can hold at "
+        f"{count} {kind} for {what} were asked for, but the live nodes can hold at "
         f"most {room} at once, each asking for {request.describe()}.\n"
-        f"The live nodes offer:\n{node_table(_alive(nodes))}\n{scaler}Use --actors {room} or fewer."
+        f"The live nodes offer:\n{node_table(_alive(nodes))}\n{scaler}Use {flag} {room} or fewer."
     )
 
 
@@ -138,6 +143,60 @@ def choose_request(
 ) -> ActorResources:
     """The first candidate some alive node can host; else a ``PlacementError`` with the table."""
     return place(candidates, nodes, what=what).request
+
+
+def pre_actor_request(host: ActorResources) -> ActorResources:
+    """What a pre-process actor asks for: one CPU of the host actors' CPU architecture
+    (its stage code and environment are theirs), and no GPU or memory of theirs."""
+    arch = {k: v for k, v in host.resources.items() if k.startswith("cpu_arch:")}
+    return ActorResources(num_cpus=1, resources=arch)
+
+
+def pre_actor_nodes(
+    nodes: Sequence[Mapping[str, Any]], request: ActorResources, count: int
+) -> list[str | None]:
+    """The node each of ``count`` pre-process actors is pinned to (softly), round-robin over
+    the live nodes without GPUs that fit ``request``: CPU work stays off the few CPUs of a
+    GPU node. None for each when there is no such node: Ray places them."""
+    cpu_only = [
+        str(n["NodeID"])
+        for n in _alive(nodes)
+        if not n.get("Resources", {}).get("GPU") and satisfies(n.get("Resources", {}), request)
+    ]
+    if not cpu_only:
+        return [None] * count
+    room = {n["NodeID"]: _fits(n.get("Resources", {}), request) for n in _alive(nodes)}
+    chosen: list[str | None] = []
+    while len(chosen) < count:
+        free = [n for n in cpu_only if room[n] > 0]
+        if not free:  # more than they hold: the rest go where Ray finds room
+            chosen += [None] * (count - len(chosen))
+            break
+        for node in free[: count - len(chosen)]:
+            room[node] -= 1
+            chosen.append(node)
+    return chosen
+
+
+def reserve(
+    nodes: Sequence[Mapping[str, Any]],
+    request: ActorResources,
+    on: Sequence[str | None],
+) -> list[Mapping[str, Any]]:
+    """``nodes`` less what one actor asking for ``request`` takes on each node of ``on``;
+    an actor with no node (None), or whose node is full, takes it from the first node it
+    fits, as Ray does with a soft affinity."""
+    left = [{**n, "Resources": dict(n.get("Resources", {}))} for n in nodes]
+    wanted = request.as_dict()
+    for node_id in on:
+        fitting = [n for n in _alive(left) if satisfies(n["Resources"], request)]
+        target = next((n for n in fitting if n.get("NodeID") == node_id), None)
+        target = target or (fitting[0] if fitting else None)
+        if target is None:
+            continue  # it fits nowhere: check_capacity says so
+        for key, value in wanted.items():
+            target["Resources"][key] = target["Resources"].get(key, 0) - value
+    return left
 
 
 def node_table(nodes: Sequence[Mapping[str, Any]]) -> str:

@@ -103,6 +103,7 @@ def start_pool(
     what: str,
     ready_timeout_s: float = 300.0,
     names: Sequence[str] | None = None,
+    pinned: Sequence[str | None] | None = None,
 ) -> HostPool:
     """``count`` ready host actors, or an error that says why not.
 
@@ -111,7 +112,8 @@ def start_pool(
     surplus forever. One that could be hosted but stays pending (resources held
     by other work) fails after ``ready_timeout_s`` with the node table. With ``names``
     the actors are detached and named (``warm.py``), so they outlive this driver and a
-    later one finds them (``find_warm_pool``).
+    later one finds them (``find_warm_pool``). ``pinned`` names a node for each actor,
+    softly (Ray places it elsewhere once that node is full or gone); None: anywhere.
     """
     import ray
 
@@ -136,6 +138,7 @@ def start_pool(
             max_concurrency=1,
             max_restarts=HOST_ACTOR_RESTARTS,
             **(detached(names[i]) if names else {}),
+            **(_pinned_to(pinned[i]) if pinned else {}),
         ).remote(spec)
         for i in range(count)
     ]
@@ -160,6 +163,14 @@ def start_pool(
             f"{failed[0]['error']}\n{hint}"
         )
     return _pool_of(actors, infos, request)
+
+
+def _pinned_to(node_id: str | None) -> dict[str, Any]:
+    if node_id is None:
+        return {}
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id, soft=True)}
 
 
 def _pool_of(actors: list[Any], infos: list[dict[str, Any]], request: ActorResources) -> HostPool:

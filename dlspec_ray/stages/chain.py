@@ -35,6 +35,9 @@ class Envelope:
     spans: tuple[tuple[str, int, int], ...] = ()
     # All three stages ran (``StageChain.fused``): the later hops pass it through.
     done: bool = False
+    # With pre-process actors: the host actor that ran the model (a ``trace.Where``), so
+    # the rows and the trace name it rather than the actor that post-processed.
+    ran_on: Any = None
 
 
 class StageChain:

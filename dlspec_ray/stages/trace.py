@@ -46,8 +46,10 @@ def batch_events(
     spans: Sequence[Sequence[tuple[str, int, int]]],
     where: Where,
     write: tuple[int, int] | None = None,
+    ran_on: Where | None = None,
 ) -> list[dict[str, Any]]:
-    """The trace events of one shard: each batch's hops and transfers, then its write."""
+    """The trace events of one shard: each batch's hops and transfers, then its write.
+    ``ran_on``: the host actor that ran the model, when it is not ``where`` (--pre-actors)."""
     events: list[dict[str, Any]] = []
     base = {"node": where.node, "actor": where.actor, "environment": where.environment}
     for batch_id, hops in zip(batch_ids, spans, strict=True):
@@ -55,9 +57,11 @@ def batch_events(
         ordered = sorted(hops, key=lambda h: _HOPS.index(h[0]))
         previous_end: int | None = None
         for name, start, end in ordered:
+            at = ran_on if name == "run" and ran_on is not None else where
             if previous_end is not None and start > previous_end:
-                events.append(_span("transfer", previous_end, start, where, args))
-            events.append(_span(_NAMES[name], start, end, where, args))
+                events.append(_span("transfer", previous_end, start, at, args))
+            hop_args = args if at is where else {**args, "node": at.node, "actor": at.actor}
+            events.append(_span(_NAMES[name], start, end, at, hop_args))
             previous_end = end
     if write is not None:
         events.append(_span("write", write[0], write[1], where, {**base, "shard": shard_id}))

@@ -1,9 +1,9 @@
 """Placement on a real multi-node Ray cluster: the node id in the result rows proves where
 each task ran.
 
-One ray.cluster_utils.Cluster serves the module: three raylets on this machine advertising
-different resources (an x86-64 node, a node with a V100's gpu_arch:sm_70 and a GPU count, an
-aarch64 node; the GPU is only a count, the "aarch64" node is this x86-64 host). It runs in a
+One ray.cluster_utils.Cluster serves the module: four raylets on this machine advertising
+different resources (two x86-64 nodes, a node with a V100's gpu_arch:sm_70 and a GPU count,
+an aarch64 node; the GPU is only a count, the "aarch64" node is this x86-64 host). It runs in a
 child process (tools/ray_clusters.py; GCS port 26500, own temp dir, stopped by PID), and the
 evaluations run in driver subprocesses, as this process keeps its own Ray connection.
 """
@@ -26,6 +26,7 @@ GIB = 2**30
 def cluster(ray_clusters):
     nodes = [
         {"name": "x86", "num_cpus": 1, "resources": {"cpu_arch:x86_64": 1}},
+        {"name": "x86b", "num_cpus": 1, "resources": {"cpu_arch:x86_64": 1}},
         {
             "name": "v100",
             "num_cpus": 4,
@@ -44,7 +45,9 @@ def node_ids(run_dir: Path) -> set[str]:
     return set(pq.read_table(run_dir / "samples").column("node_id").to_pylist())
 
 
-def run_cli(cluster, tmp_path, hardware: str) -> subprocess.CompletedProcess:
+def run_cli(
+    cluster, tmp_path, hardware: str, *extra: str, out: str = "run"
+) -> subprocess.CompletedProcess:
     args = [
         sys.executable, "-m", "dlspec_ray.cli", "run",
         "--model", "mnist-8@1.0.0",
@@ -53,8 +56,9 @@ def run_cli(cluster, tmp_path, hardware: str) -> subprocess.CompletedProcess:
         "--hardware", hardware,
         "--limit", "2000",
         "--address", cluster.address,
-        "--out", str(tmp_path / "run"),
+        "--out", str(tmp_path / out),
         "--no-progress",
+        *extra,
     ]  # fmt: skip
     env = {**cluster.env, "DLSPEC_RAY_CACHE": str(tmp_path / "cache")}
     return subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -68,6 +72,25 @@ def test_a_task_that_asks_for_sm_70_runs_only_on_that_node(cluster, tmp_path):
     assert summary["resources"]["gpu_arch:sm_70"] == 1
     assert summary["accuracy"]["top1"] == 0.983  # mnist-8 on the first 2,000 test images
     assert 0 < summary["first_result_s"] < sum(summary["phases_s"].values())
+
+
+def test_pre_actors_sit_on_the_cpu_nodes_and_the_model_runs_on_the_gpu_node(
+    cluster, tmp_path, faults
+):
+    one_actor = run_cli(cluster, tmp_path, "v100-node@1.0.0", out="one-actor")
+    assert one_actor.returncode == 0, one_actor.stderr
+    split = run_cli(cluster, tmp_path, "v100-node@1.0.0", "--pre-actors", "2", out="split")
+    assert split.returncode == 0, split.stderr
+    summary = json.loads((tmp_path / "split" / "summary.json").read_text())
+    # Each row names the node whose host actor ran the model: the GPU node only.
+    assert node_ids(tmp_path / "split") == {cluster.nodes["v100"]}
+    assert summary["environment"]["nodes"] == [cluster.nodes["v100"]]
+    # The pre-process actors, one per CPU-only x86-64 node (the aarch64 one cannot run
+    # this x86-64 task's stage code).
+    assert summary["pre_actors"]["nodes"] == sorted([cluster.nodes["x86"], cluster.nodes["x86b"]])
+    assert summary["pre_actors"]["resources"] == {"CPU": 1, "cpu_arch:x86_64": 0.001}
+    faults.assert_exactly_once_and_equal(tmp_path / "split", tmp_path / "one-actor")
+    assert summary["accuracy"]["top1"] == 0.983
 
 
 SWEEP = """

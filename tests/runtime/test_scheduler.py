@@ -33,7 +33,8 @@ def test_batch_ids_count_from_the_first_sample_whatever_the_shard():
     ("batches", "actors", "batch_bytes", "expected"),
     [
         (100, 2, 1000, 25),  # two shards per actor
-        (100, 2, None, 1),  # files: one batch per call
+        (100, 2, None, 4),  # files: at most FILE_CHUNK_BATCHES per call
+        (6, 2, None, 2),  # ... and still two calls per actor
         (10_000, 2, 2**20, 16),  # bounded by CHUNK_INPUT_BYTES
         (1, 4, 10, 1),
     ],

@@ -9,7 +9,7 @@ OUT ?= runs/default
 # Wheels the tests install offline (scripts/test-prep.py fills it; kept across runs).
 WHEELHOUSE ?= $(HOME)/.cache/dlspec-ray/wheelhouse
 
-.PHONY: venv run test test-prep lint format bench bench-driver soak fuzz clean
+.PHONY: venv run test test-prep lint format bench bench-1m bench-driver soak fuzz clean
 
 venv: $(STAMP) $(EFFNET_ONNX)
 
@@ -56,6 +56,11 @@ format:
 # figures with the machine's details goes to benchmarks/results/ (benchmarks/bench_all.py).
 bench: venv
 	scripts/in-private-net.sh scripts/with-dockerd.sh $(BIN)/python benchmarks/bench_all.py
+
+# Long: the CLI, a Ray Data script and a bare loop on 1M samples (tiled MNIST), each a whole
+# process with its own Ray start (about 6 min for 3 runs on 2 cores).
+bench-1m: venv
+	scripts/in-private-net.sh $(BIN)/python benchmarks/bench_ray_data.py --tiles 100 --runs 3
 
 # Long: mnist-8 on 10k, 100k and 1M samples; the driver's peak RSS and streaming throughput.
 bench-driver: venv

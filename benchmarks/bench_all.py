@@ -31,12 +31,14 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
 # name -> (script and its arguments, whether it takes --json FILE)
 BENCHMARKS: dict[str, tuple[list[str], bool]] = {
-    "mnist": (["bench_mnist.py"], True),
+    "mnist": (["bench_mnist.py", "--batch-sizes", "64", "256", "1024", "4096"], True),
     "environments": (["bench_environments.py"], False),
     "sweep": (["bench_sweep.py"], True),
     "cluster": (["bench_cluster.py", "--submit"], True),
     "trace": (["bench_trace.py"], False),
     "loadgen": (["bench_loadgen.py"], False),
+    "ray_data": (["bench_ray_data.py"], True),
+    "pre_actors": (["bench_pre_actors.py"], True),
 }
 _PACKAGES = ("dlspec-ray", "ray", "onnxruntime", "numpy", "pyarrow", "torch", "mlcommons-loadgen")
 _TAIL_CHARS = 20_000

@@ -179,6 +179,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="Q",
         help="offline expected / server scheduled QPS (default: measured in a warm-up)",
     )
+    loadgen.add_argument(
+        "--timed-post-process",
+        action="store_true",
+        help="each query also runs the model's post-process before its response (default: "
+        "the response is the run stage's output, and the accuracy log is post-processed "
+        "afterwards, as in MLPerf)",
+    )
     add("--dry-run", action="store_true", help="print the plan and the setup commands; run nothing")
     add(
         "--trace",
@@ -305,6 +312,7 @@ def loadgen_settings(args: argparse.Namespace) -> Any:
         "min_duration_s": args.min_duration,
         "min_query_count": args.min_query_count,
         "target_qps": args.target_qps,
+        "timed_post_process": args.timed_post_process or None,
     }
     return settings.replace(**{k: v for k, v in given.items() if v is not None})
 

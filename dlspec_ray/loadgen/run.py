@@ -180,7 +180,12 @@ def run_loadgen(
             test.accuracy_log_probability = settings.compliance_log_probability
             test.accuracy_log_rng_seed = _TEST01_ACCURACY_LOG_SEED
         started = time.perf_counter()
-        sut = StageSUT(library, batch_size=batch_size, server=settings.scenario == "server")
+        sut = StageSUT(
+            library,
+            batch_size=batch_size,
+            server=settings.scenario == "server",
+            timed_post_process=settings.timed_post_process,
+        )
         try:
             _start_test(sut, library, effective, test, log_dir, stage_log)
         finally:
@@ -285,7 +290,7 @@ def _calibrate(
     times = []
     for _ in range(7 if n > 1 else 31):
         begin = time.perf_counter()
-        stages.infer(x)
+        stages.infer(x, post_process=settings.timed_post_process)
         times.append(time.perf_counter() - begin)
     seconds = statistics.median(times[1:])
     if scenario == "offline":

@@ -79,6 +79,10 @@ class LoadGenSettings:
     # In mode ``both``: the share of the performance run's responses LoadGen logs, to be
     # checked against accuracy mode (TEST01's spirit); 0 turns the check off.
     compliance_log_probability: float = 1.0
+    # Whether each query also runs the model's post-process before its response. Off, as
+    # in MLPerf: the response is the run stage's output, and the accuracy log is scored
+    # with the post-process afterwards. Not a LoadGen setting: it shapes the SUT.
+    timed_post_process: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("scenario", self.scenario, tuple(SCENARIOS))
@@ -116,6 +120,10 @@ class LoadGenSettings:
             raise UsageError(
                 "compliance_log_probability: expected a probability in [0, 1], "
                 f"got {self.compliance_log_probability!r}"
+            )
+        if not isinstance(self.timed_post_process, bool):
+            raise UsageError(
+                f"timed_post_process: expected true or false, got {self.timed_post_process!r}"
             )
         if self.max_duration_s and self.max_duration_s < self.min_duration_s:
             raise UsageError(

@@ -152,6 +152,20 @@ def test_a_stage_that_raises_fails_the_run_with_its_error(mnist_task, tmp_path):
         run_loadgen(task, settings.replace(target_qps=None), tmp_path, batch_size=8, limit=16)
 
 
+def test_the_post_process_is_timed_only_when_asked(mnist_task, tmp_path):
+    """By default a query's response is the run stage's output (MLPerf times the model, and
+    the accuracy log is post-processed afterwards): a performance run never calls it."""
+    task = _with_stage(mnist_task, "post-process", "raise ValueError('no answers today')")
+    settings = LoadGenSettings(scenario="single-stream", expected_latency_ms=1.0, **SHORT)
+    result = run_loadgen(task, settings, tmp_path / "untimed", batch_size=1, limit=8)
+    assert result.performance is not None
+    with pytest.raises(SUTFailed, match=r"ValueError: no answers today"):
+        run_loadgen(
+            task, settings.replace(timed_post_process=True), tmp_path / "timed",
+            batch_size=1, limit=8,
+        )  # fmt: skip
+
+
 def test_a_pre_process_that_raises_fails_the_run(mnist_task, tmp_path):
     task = _with_stage(mnist_task, "pre-process", "raise KeyError('pixels')")
     settings = LoadGenSettings(scenario="single-stream", mode="accuracy", expected_latency_ms=1.0)

@@ -50,6 +50,7 @@ BAD = [
     ({"performance_sample_count": 0}, r"performance_sample_count: expected an integer >= 1, got 0"),
     ({"compliance_log_probability": 1.5}, r"compliance_log_probability: expected a probability"),
     ({"compliance_log_probability": -0.1}, r"compliance_log_probability: expected a number >= 0"),
+    ({"timed_post_process": 1}, r"timed_post_process: expected true or false, got 1"),
     (
         {"min_duration_s": 5, "max_duration_s": 1},
         r"max_duration_s: expected 0 \(no bound\) or at least min_duration_s \(5\), got 1",

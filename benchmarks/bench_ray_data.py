@@ -48,11 +48,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench_driver_memory import tiled_manifest  # noqa: E402 - beside this file
 
 from dlspec_ray.artifacts import fetch_all  # noqa: E402
 from dlspec_ray.runtime.cluster import write_auth_token  # noqa: E402
@@ -62,7 +63,6 @@ MODEL = "mnist-8@1.0.0"
 DATASET = "mnist-test@1.0.0"
 SOFTWARE = "onnxruntime-cpu@1.0.0"
 HARDWARE = "x86-64-cpu@1.0.0"
-TEMPLATE = REPO / "benchmarks" / "mnist-tiled.yaml"
 IMAGES = REPO / "assets" / "mnist" / "t10k-images-idx3-ubyte.gz"
 LABELS = REPO / "assets" / "mnist" / "t10k-labels-idx1-ubyte.gz"
 EXPECTED_TOP1 = 0.989
@@ -198,17 +198,6 @@ def main():
 main()
 """
 )
-
-
-def tiled_manifest(folder: Path, tiles: int) -> Path:
-    """benchmarks/mnist-tiled.yaml with TILES = ``tiles``, a name and id of its own."""
-    text = TEMPLATE.read_text().replace("TILES = 100", f"TILES = {tiles}")
-    text = text.replace("name: mnist-tiled", f"name: mnist-tiled-{tiles}")
-    text = text.replace("id: 6a0f3f0e-1d2b-4c54-9a51-3f6b1a7c2e10", f"id: {uuid.uuid4()}")
-    text = text.replace("../assets/mnist/", f"{REPO}/assets/mnist/")
-    path = folder / f"mnist-tiled-{tiles}.yaml"
-    path.write_text(text)
-    return path
 
 
 def ray_env(temp_dir: str) -> dict[str, str]:

@@ -47,6 +47,7 @@ def evaluate(
     address: str | None = None,
     session: Session | None = None,
     resume: str | Path | None = None,
+    index: bool = True,
     **settings: Any,
 ) -> EvaluationResult:
     """Evaluate ``model`` on ``dataset`` on Ray and write a run directory.
@@ -64,6 +65,10 @@ def evaluate(
     instead: only the shards its ledger lacks are run, and the manifests,
     artifacts and result settings must be those it started with (what is not
     given is taken from its ``run.json``).
+
+    The finished run is added to the index of its results root, the folder that holds
+    ``out`` (``dlspec-ray runs ROOT`` lists it); ``index=False`` leaves that to the caller,
+    as a sweep does, which indexes its runs with their labels.
     """
     if session is not None and address is not None:
         raise UsageError("address: give it to the Session, not to evaluate(session=...)")
@@ -76,6 +81,7 @@ def evaluate(
         "overwrite": overwrite,
         "manifest_roots": manifest_roots,
         "resume": resume,
+        "index": index,
     }
     if session is not None:
         return session.evaluate(model, dataset, **task_and_run, **settings)

@@ -67,6 +67,9 @@ class RunOptions:
     # CPU actors that pre- and post-process on their own, handing tensors to the host
     # actors (which then only run the model) by object reference; 0: the host actors do all.
     pre_actors: int = 0
+    # Save the pre-process, run and post-process outputs of the first N batches to
+    # DIR/stage_outputs/batch-<id>.npz, to look into where two runs part.
+    keep_stage_outputs: int = 0
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "actors", "limit", "batches_per_call", "depth", "repeats"):
@@ -75,7 +78,7 @@ class RunOptions:
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
                 raise UsageError(f"{name}: expected a positive integer, got {value!r}")
-        for name in ("retries", "warmup", "pre_actors"):
+        for name in ("retries", "warmup", "pre_actors", "keep_stage_outputs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UsageError(f"{name}: expected 0 or more, got {value!r}")

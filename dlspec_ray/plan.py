@@ -272,6 +272,7 @@ def plan(
         allow_unverified=options.allow_unverified,
         data_roots=_data_roots(task),
         stage_timeout_s=options.stage_timeout_s,
+        keep_batches=options.keep_stage_outputs,
     )
     pre_actors = None
     if options.pre_actors:

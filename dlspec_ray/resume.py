@@ -11,11 +11,13 @@ summary over all of them, so the result equals an uninterrupted run's.
 from __future__ import annotations
 
 __all__ = [
+    "MANIFEST_COPIES",
     "IncompleteRun",
     "ResumeMismatch",
     "check_same_run",
     "find_incomplete",
     "identity_of",
+    "options_record",
     "resumed_arguments",
 ]
 
@@ -35,6 +37,15 @@ from dlspec_ray.results.summary import SUMMARY_NAME
 
 # The run settings a resume takes from run.json unless given, and must then match.
 RESULT_SETTINGS = ("batch_size", "limit", "options", "environment")
+# Where a run directory keeps a copy of each manifest it was run with.
+MANIFEST_COPIES = "manifests"
+
+
+def options_record(options: Any) -> dict[str, Any]:
+    """A ``RunOptions`` as JSON: every field, paths as strings."""
+    from dataclasses import asdict
+
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
 
 
 class ResumeMismatch(UsageError):
@@ -60,7 +71,13 @@ def identity_of(plan: Plan, out: Any, roots: tuple[str, ...] = ()) -> RunIdentit
         raise UsageError("the plan has no dataset index; make it with Session.plan()")
     task = plan.task
     manifests = {
-        kind: {"ref": m.ref, "digest": manifest_digest(m), "path": str(m.path or "")}
+        kind: {
+            "ref": m.ref,
+            "digest": manifest_digest(m),
+            "path": str(m.path or ""),
+            "copy": f"{MANIFEST_COPIES}/{kind}.yaml" if m.path else "",
+            "base_dir": str(Path(m.path).resolve().parent) if m.path else "",
+        }
         for kind, m in task.manifests().items()
         if m is not None
     }
@@ -90,6 +107,7 @@ def identity_of(plan: Plan, out: Any, roots: tuple[str, ...] = ()) -> RunIdentit
         settings=settings,
         layout=layout,
         roots=tuple(str(r) for r in roots),
+        run_options=options_record(opts),
     )
 
 

@@ -17,7 +17,7 @@ that ``--resume`` finishes (see ``resume``).
 
 from __future__ import annotations
 
-__all__ = ["RunOutput", "check_output", "is_uri", "open_output", "staging_path"]
+__all__ = ["RunOutput", "check_output", "copy_manifests", "is_uri", "open_output", "staging_path"]
 
 import os
 import shutil
@@ -40,6 +40,8 @@ from dlspec_ray.resume import IncompleteRun
 
 # What stage code printed, shard by shard, batch by batch.
 STAGE_LOG_NAME = "stage.log"
+# --keep-stage-outputs: each kept batch's stage outputs, one .npz per batch.
+STAGE_OUTPUTS_DIR = "stage_outputs"
 # The samples that failed on every attempt: sample id, shard, batch, error.
 QUARANTINE_NAME = "quarantine.parquet"
 # A stage log bound for object storage is kept in memory until the end: up to this much.
@@ -109,6 +111,11 @@ class RunOutput:
         if result.table is not None:
             written = write_shard(result.table, self.target, result.shard_id)
             result.table = None
+        for batch_id, values in result.stage_outputs.items():
+            self._location(f"{STAGE_OUTPUTS_DIR}/batch-{batch_id:06d}.npz").write_bytes(
+                stage_outputs_npz(values)
+            )
+        result.stage_outputs = {}
         entry = LedgerEntry(
             shard=result.shard_id,
             start=result.start,
@@ -282,6 +289,12 @@ class RunOutput:
             "table": QUARANTINE_NAME,
         }
 
+    def write_json(self, name: str, data: dict[str, Any]) -> None:
+        """A JSON file of the run directory (``environment.json``, ``artifacts.json``)."""
+        import json
+
+        self._location(name).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
     def _location(self, name: str) -> Any:
         from dlspec_ray.results.storage import as_location
 
@@ -319,6 +332,7 @@ def open_output(
         if _check_store(store, overwrite):
             store.remove_tree()  # a previous run of ours: object storage cannot swap it whole
         identity.write(store)
+        copy_manifests(identity, store)
         return RunOutput(final=store, target=store, shard_store=store, phases=phases, echo=echo)
     final = Path(os.path.abspath(os.path.expanduser(out)))
     check_out_dir(final, overwrite)
@@ -326,6 +340,7 @@ def open_output(
     record = remember("staging", staging)
     staging.mkdir(parents=True)
     identity.write(staging)
+    copy_manifests(identity, staging)
     return RunOutput(
         final=final,
         target=staging,
@@ -336,6 +351,37 @@ def open_output(
         echo=echo,
         record=record,
     )
+
+
+def stage_outputs_npz(values: dict[str, Any]) -> bytes:
+    """One batch's kept stage outputs as a NumPy ``.npz``: ``pre``, ``run``, and a dict
+    output as one array per key (``post.top_k``, ``post.scores``, ``post.output``). A value
+    that is not an array (a list of file paths) is stored as an array of its items."""
+    import io
+
+    import numpy as np
+
+    arrays: dict[str, Any] = {}
+    for stage, value in values.items():
+        if isinstance(value, dict):
+            arrays.update({f"{stage}.{k}": np.asarray(v) for k, v in value.items()})
+        else:
+            arrays[stage] = np.asarray(value)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def copy_manifests(identity: RunIdentity, target: Any) -> None:
+    """A copy of each manifest file the run was given, byte for byte, where ``run.json``
+    says (``manifests/<kind>.yaml``): the run directory says what it ran, without the
+    folders it came from (``dlspec-ray reproduce``)."""
+    from dlspec_ray.results.storage import as_location
+
+    for entry in identity.manifests.values():
+        if entry.get("copy") and entry.get("path"):
+            text = Path(entry["path"]).read_bytes()
+            as_location(target).child(*entry["copy"].split("/")).write_bytes(text)
 
 
 def staging_path(final: Path, run_id: str) -> Path:

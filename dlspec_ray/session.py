@@ -25,6 +25,10 @@ from dlspec_ray.errors import DLSpecError, EvaluationFailed, RunInterrupted, Usa
 from dlspec_ray.plan import ClusterView, Plan, check_host_setup, plan
 from dlspec_ray.progress import Phases, Progress
 
+# Beside summary.json: where the run ran, and what it read.
+ENVIRONMENT_NAME = "environment.json"
+ARTIFACTS_NAME = "artifacts.json"
+
 if TYPE_CHECKING:
     from dlspec_ray.hardware import ActorResources
     from dlspec_ray.options import RunOptions
@@ -65,6 +69,7 @@ class Session:
         out: str | Path | None = None,
         overwrite: bool = False,
         resume: Any = None,
+        index: bool = True,
         **kwargs: Any,
     ) -> EvaluationResult:
         """``dlspec_ray.evaluate`` on this session's Ray, with its warm host actors.
@@ -75,7 +80,9 @@ class Session:
         from dlspec_ray.preflight import prepare
 
         if resume is not None:
-            return self._resume(resume, model, dataset, out=out, overwrite=overwrite, **kwargs)
+            return self._resume(
+                resume, model, dataset, out=out, overwrite=overwrite, index=index, **kwargs
+            )
         if model is None:
             raise UsageError("model: give the model to evaluate (or resume=RUN_DIR)")
         phases = Phases()
@@ -85,10 +92,20 @@ class Session:
         phases.mark("resolve")
         plan_ = self._plan_started(task, options, run_id, phases)
         roots = tuple(str(r) for r in kwargs.get("manifest_roots", ()))
-        return self.execute(plan_, out, overwrite=overwrite, phases=phases, roots=roots)
+        return self.execute(
+            plan_, out, overwrite=overwrite, phases=phases, roots=roots, index=index
+        )
 
     def _resume(
-        self, resume: Any, model: Any, dataset: Any, *, out: Any, overwrite: bool, **kwargs: Any
+        self,
+        resume: Any,
+        model: Any,
+        dataset: Any,
+        *,
+        out: Any,
+        overwrite: bool,
+        index: bool,
+        **kwargs: Any,
     ) -> EvaluationResult:
         """Finish the interrupted run at ``resume``: only the shards its ledger lacks run."""
         from dlspec_ray.preflight import prepare
@@ -111,7 +128,7 @@ class Session:
         phases.mark("resolve")
         plan_ = self._plan_started(task, options, identity.run_id, phases)
         check_same_run(incomplete, identity_of(plan_, identity.out, identity.roots))
-        return self.execute(plan_, identity.out, phases=phases, resume=incomplete)
+        return self.execute(plan_, identity.out, phases=phases, resume=incomplete, index=index)
 
     def _plan_started(self, task: Task, options: RunOptions, run_id: str, phases: Phases) -> Plan:
         """The plan, with its host actors started while the first node indexes the dataset.
@@ -300,8 +317,10 @@ class Session:
         phases: Phases | None = None,
         resume: IncompleteRun | None = None,
         roots: tuple[str, ...] = (),
+        index: bool = True,
     ) -> EvaluationResult:
-        """Carry out ``plan``, writing its run directory to ``out``.
+        """Carry out ``plan``, writing its run directory to ``out``, and add it to the index
+        of the folder that holds ``out`` (unless ``index`` is False).
 
         The run directory is whole when this returns. When it is interrupted (Ctrl-C,
         an error, a lost cluster), the shards complete so far are kept as an incomplete
@@ -341,6 +360,12 @@ class Session:
             if not all(s.checksum for s in plan.task.dataset.sources):
                 # Bytes no checksum fixes may change before the next run: read them again then.
                 self.release_data()
+        if index:
+            from dlspec_ray.results.index import index_run
+
+            why_not = index_run(output.final)
+            if why_not:
+                print(f"dlspec-ray: {why_not}", file=sys.stderr)
         return EvaluationResult(summary=summary, out_dir=output.final)
 
     def _stream(self, plan: Plan, output: Any) -> dict[str, Any]:
@@ -471,16 +496,45 @@ class Session:
             extra["first_result_s"] = round(first_result_at - phases.started, 6)
         if plan.index.unverified:
             extra["unverified_sources"] = list(plan.index.unverified)
+        if opts.keep_stage_outputs:
+            from dlspec_ray.run_output import STAGE_OUTPUTS_DIR
+
+            batches = -(-plan.index.samples // opts.batch_size)
+            extra["stage_outputs"] = {
+                "batches": min(opts.keep_stage_outputs, batches),
+                "folder": STAGE_OUTPUTS_DIR,
+            }
         if plan.host.setup:
             extra["host_setup"] = {"commands": list(plan.host.setup), "actors": pool.host_setup}
+        environment = self._describe_run(output, pool, data)
         return output.finish(
             plan,
-            environment={**pool.environment, "nodes": sorted(set(pool.node_ids))},
+            environment=environment,
             wall_s=wall_s,
             started_at=started_at,
             extra=extra,
             passes=passes,
         )
+
+    def _describe_run(self, output: Any, pool: HostPool, data: dict[str, Any]) -> dict[str, Any]:
+        """Write where the run ran (``environment.json``: the package lock, the machines) and
+        what it read (``artifacts.json``: each artifact's source, checksum and fetch time);
+        returns the summary's ``environment``, which names the lock by its digest."""
+        import ray
+
+        environment = {k: v for k, v in pool.environment.items() if k != "lock"}
+        environment["nodes"] = sorted(set(pool.node_ids))
+        lock = pool.environment.get("lock") or {}
+        if lock:
+            environment["lock_digest"] = lock["digest"]
+        output.write_json(
+            ENVIRONMENT_NAME,
+            {"environment": environment, "lock": lock, "machines": pool.machines},
+        )
+        first = next(iter(data.values()), None)
+        dataset = ray.get(first.provenance.remote()) if first is not None else []
+        output.write_json(ARTIFACTS_NAME, {"model": pool.artifacts, "dataset": dataset})
+        return environment
 
     def _timed_passes(
         self, plan: Plan, pool: HostPool, pre_pool: HostPool | None, data: dict[str, Any]
@@ -649,4 +703,5 @@ def _spec_key(spec: HostSpec) -> tuple[Any, ...]:
         spec.allow_unverified,
         spec.data_roots,
         spec.stage_timeout_s,
+        spec.keep_batches,
     )

@@ -13,6 +13,17 @@ from dlspec_ray.cli import main
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
+# What a whole run directory holds: the run, and what describes it (run.json, the manifest
+# copies, the environment and the artifacts' provenance).
+RUN_FILES = [
+    "artifacts.json",
+    "environment.json",
+    "ledger.jsonl",
+    "manifests",
+    "run.json",
+    "samples",
+    "summary.json",
+]
 SUMMARY_FIELDS = {
     "run_id",
     "task",
@@ -58,14 +69,10 @@ def test_full_test_set_reproduces_the_zoo_and_passes_the_reference(repo_cwd, tmp
         assert set(summary["latency_ms"][stage]) >= {"p50", "p90", "p99", "mean"}
     assert summary["throughput_sps"] > 0
 
-    # Nothing but the run itself, and no staging folders beside it.
-    assert sorted(p.name for p in out.iterdir()) == [
-        "ledger.jsonl",
-        "run.json",
-        "samples",
-        "summary.json",
-    ]
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    # Nothing but the run itself, and no staging folders beside it; the run is in the
+    # index of the folder that holds it.
+    assert sorted(p.name for p in out.iterdir()) == RUN_FILES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.jsonl", "run"]
     table = pq.read_table(out / "samples")
     assert table.num_rows == 10_000
     assert sorted(table.column("sample_id").to_pylist(), key=int) == [str(i) for i in range(10_000)]
@@ -185,7 +192,9 @@ def test_too_many_errors_stop_the_run_with_exit_1_and_a_whole_run_directory(
     table = pq.read_table(out / "samples")
     assert table.num_rows == summary["samples"] == 2000  # unrun batches are rows with a reason
     assert "not run: the evaluation stopped early" in set(table.column("error").to_pylist())
-    assert [p.name for p in tmp_path.iterdir() if p.name != "manifests"] == ["run"]
+    assert [p.name for p in tmp_path.iterdir() if p.name not in ("manifests", "index.jsonl")] == [
+        "run"
+    ]
 
 
 def test_a_reference_mismatch_fails_with_exit_1(repo_cwd, mnist_manifests, tmp_path, capsys):
@@ -244,12 +253,7 @@ def test_an_existing_run_is_only_replaced_with_overwrite(repo_cwd, tmp_path, cap
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "keep.txt").exists()
     assert main([*args, "--out", str(out), "--overwrite", "--no-progress"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == [
-        "ledger.jsonl",
-        "run.json",
-        "samples",
-        "summary.json",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == RUN_FILES
 
 
 NAN_RUN = 'return ctx["model"].run(None, {ctx["inputs"][0]["name"]: data})[0] * float("nan")'

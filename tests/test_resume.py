@@ -64,7 +64,12 @@ def test_an_interrupted_run_is_kept_incomplete_and_resume_finishes_it_exactly_on
     interrupted, clean_run, capsys, faults
 ):
     out = interrupted
-    assert sorted(p.name for p in out.iterdir()) == ["ledger.jsonl", "run.json", "samples"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ledger.jsonl",
+        "manifests",
+        "run.json",
+        "samples",
+    ]
     assert len(ledger(out)) == 3 and len(list((out / "samples").iterdir())) == 3
     assert [p.name for p in out.parent.iterdir() if ".partial-" in p.name] == []
 

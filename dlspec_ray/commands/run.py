@@ -38,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--batch-size", type=int, metavar="N", help="samples per batch (default 64)")
     add("--actors", type=int, metavar="K", help="default: as many as the CPUs allow")
     add(
+        "--keep-stage-outputs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="save the pre-process, run and post-process outputs of the first N batches "
+        "(DIR/stage_outputs/batch-<id>.npz), to see where two runs part (default 0)",
+    )
+    add(
         "--pre-actors",
         type=int,
         default=0,
@@ -229,6 +237,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         trace=args.trace,
         trust=args.trust,
         pre_actors=args.pre_actors,
+        keep_stage_outputs=args.keep_stage_outputs,
     )
 
 

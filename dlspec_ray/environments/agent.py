@@ -26,6 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from dlspec_ray.environments.lock import installed_lock
 from dlspec_ray.environments.runner import StageRunner
 from dlspec_ray.environments.shm import Arena
 from dlspec_ray.environments.wire import PROTOCOL, Channel
@@ -66,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
                 call = runner.call(request["stage"], request["data"])
                 # The loaded model stays here, as ctx["model"]; it need not be picklable.
                 value = None if request["stage"] == "load" else call.value
-                reply = {"value": value, "seconds": call.seconds, "output": call.output}
+                reply = {
+                    "value": value,
+                    "seconds": call.seconds,
+                    "output": call.output,
+                    "digest": call.digest,
+                }
             elif op == "chain":
                 if runner is None:
                     raise RuntimeError("the environment was called before it was started")
@@ -114,7 +120,9 @@ def check_readable(artifacts: dict[str, str]) -> None:
 def chain_reply(chain: Any) -> dict[str, Any]:
     """A chain's timings and prints, and its last value or the error that stopped it."""
     reply: dict[str, Any] = {
-        "calls": [{"seconds": c.seconds, "output": c.output} for c in chain.calls],
+        "calls": [
+            {"seconds": c.seconds, "output": c.output, "digest": c.digest} for c in chain.calls
+        ],
         "failed": chain.failed,
     }
     if chain.failed is None:
@@ -156,6 +164,7 @@ def versions(distributions: list[str] | tuple[str, ...]) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "executable": sys.executable,
         "packages": found,
+        "lock": installed_lock(),
     }
 
 

@@ -25,6 +25,8 @@ class StageCall:
     seconds: float
     # What the stage printed (stdout and stderr), captured where it ran; capped.
     output: str = ""
+    # The digest of its value, taken where it ran (``digest.output_digest``); None: not an array.
+    digest: str | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ import dlspec_ray
 AGENT_MODULES = (
     "environments/agent.py",
     "environments/base.py",
+    "environments/digest.py",
+    "environments/lock.py",
     "environments/runner.py",
     "environments/shm.py",
     "owner.py",

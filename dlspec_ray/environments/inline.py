@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dlspec_ray.environments.base import ChainCall, StageCall
+from dlspec_ray.environments.lock import installed_lock
 from dlspec_ray.environments.placement import Placement
 from dlspec_ray.environments.runner import StageRunner
 from dlspec_ray.spec.types import SoftwareManifest, StageSource
@@ -45,6 +46,7 @@ class InlineEnvironment:
         if self.software is not None:
             name = self.software.framework.name
             info["framework"] = {"name": name, "version": _installed_version(name)}
+        info["lock"] = installed_lock()  # the whole list; the run writes it apart
         return info
 
     def close(self) -> None:

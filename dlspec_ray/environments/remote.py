@@ -107,7 +107,9 @@ class RemoteEnvironment:
 
     def call(self, stage: str, data: Any) -> StageCall:
         reply = self._request({"op": "call", "stage": stage, "data": data}, stage)
-        return StageCall(reply["value"], reply["seconds"], reply.get("output", ""))
+        return StageCall(
+            reply["value"], reply["seconds"], reply.get("output", ""), reply.get("digest")
+        )
 
     def call_chain(self, stages: Sequence[str], data: Any) -> ChainCall:
         """The stages in one round trip: a stage's tensors stay in the environment for the
@@ -128,10 +130,13 @@ class RemoteEnvironment:
             raise died from exc
         if not reply["ok"]:
             reraise(reply["error"])
-        calls = [StageCall(None, c["seconds"], c["output"]) for c in reply["calls"]]
+        calls = [
+            StageCall(None, c["seconds"], c["output"], c.get("digest")) for c in reply["calls"]
+        ]
         if reply["failed"] is None:
             if calls:
-                calls[-1] = StageCall(reply["value"], calls[-1].seconds, calls[-1].output)
+                last = calls[-1]
+                calls[-1] = StageCall(reply["value"], last.seconds, last.output, last.digest)
             return ChainCall(tuple(calls))
         try:
             reraise(reply["error"])
@@ -156,6 +161,7 @@ class RemoteEnvironment:
                     version = packages.get(next(iter(packages), ""))
                 info["framework"] = {"name": name, "version": version}
             info["packages"] = packages
+            info["lock"] = inside.get("lock")  # the whole list; the run writes it apart
             self._described = info
         return dict(self._described)
 

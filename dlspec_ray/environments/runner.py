@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from dlspec_ray.environments.base import ChainCall, StageCall
+from dlspec_ray.environments.digest import output_digest
 from dlspec_ray.spec.types import StageSource
 
 # What one stage call may print and still have it kept in the stage log.
@@ -53,7 +54,8 @@ class StageRunner:
             seconds = time.perf_counter() - started
         if stage == "load":
             self.ctx["model"] = value
-        return StageCall(value, seconds, capped(printed.getvalue()))
+            return StageCall(value, seconds, capped(printed.getvalue()))
+        return StageCall(value, seconds, capped(printed.getvalue()), output_digest(value))
 
     def call_chain(
         self,

@@ -14,6 +14,7 @@ __all__ = ["evaluate_loadgen"]
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -106,6 +107,11 @@ def evaluate_loadgen(
         raise
     finally:
         forget(record)
+    from dlspec_ray.results.index import index_run
+
+    why_not = index_run(final)
+    if why_not:
+        print(f"dlspec-ray: {why_not}", file=sys.stderr)
     return EvaluationResult(summary=summary, out_dir=final)
 
 

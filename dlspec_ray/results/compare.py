@@ -20,6 +20,8 @@ __all__ = [
     "RunComparison",
     "compare_run_dirs",
     "compare_tables",
+    "stage_lines",
+    "stage_view",
 ]
 
 import math
@@ -39,7 +41,20 @@ from dlspec_ray.results.storage import Location, as_location
 # Disagreeing samples kept in a comparison (all are counted).
 MAX_DISAGREEMENTS = 1000
 # The result columns a comparison reads.
-COMPARED_COLUMNS = ("sample_id", "label", "prediction", "top_k", "output", "error")
+COMPARED_COLUMNS = (
+    "sample_id",
+    "label",
+    "prediction",
+    "top_k",
+    "output",
+    "error",
+    "batch_id",
+    "pre_digest",
+    "run_digest",
+    "post_digest",
+)
+# The stages of a batch, in order, by the names the results' digest columns use.
+_STAGE_NAMES = {"pre": "pre-process", "run": "run", "post": "post-process"}
 
 
 class IncomparableRuns(DLSpecError):
@@ -67,6 +82,9 @@ class RunComparison:
     throughput: dict[str, float | None]
     agreement: dict[str, float | int]
     divergence: dict[str, float | int | str | None]
+    # Per stage (pre, run, post): how many compared batches' outputs are bit-identical, and
+    # the first stage where they differ (None: none differs, or no digests to tell).
+    stages: dict[str, Any] = field(default_factory=dict)
     disagreements: list[Disagreement] = field(default_factory=list)
     disagreement_count: int = 0
     notes: list[str] = field(default_factory=list)
@@ -175,10 +193,52 @@ def compare_tables(
         throughput=_throughput(summary_a, summary_b),
         agreement=agreement,
         divergence=_divergence(rows_a, rows_b),
+        stages=stage_view(rows_a, rows_b),
         disagreements=disagreements,
         disagreement_count=count,
         notes=notes,
     )
+
+
+def stage_view(rows_a: pa.Table, rows_b: pa.Table) -> dict[str, Any]:
+    """Where two runs of the same samples part, stage by stage, from each batch's digests.
+
+    A batch of A is compared with B when B holds the same samples in one batch too (the
+    same batch size and order); its stage outputs are then bit-identical or not. Returns
+    ``{"pre": {"batches", "identical"}, "run": ..., "post": ..., "first_difference"}``;
+    a stage with no digests in either run (an older run, a non-array output) is left out.
+    """
+    names = set(rows_a.schema.names) & set(rows_b.schema.names)
+    if "batch_id" not in names or rows_a.num_rows == 0:
+        return {}
+    batch_a = rows_a.column("batch_id").to_numpy(zero_copy_only=False)
+    batch_b = rows_b.column("batch_id").to_numpy(zero_copy_only=False)
+    # Rows are aligned by sample; a batch is comparable when B's rows of it are one batch.
+    pairs: dict[int, set[int]] = {}
+    back: dict[int, set[int]] = {}
+    for a, b in zip(batch_a.tolist(), batch_b.tolist(), strict=True):
+        pairs.setdefault(a, set()).add(b)
+        back.setdefault(b, set()).add(a)
+    first_row = {}
+    for i, a in enumerate(batch_a.tolist()):
+        first_row.setdefault(a, i)
+    comparable = [a for a, bs in pairs.items() if len(bs) == 1 and len(back[min(bs)]) == 1]
+    view: dict[str, Any] = {"batches": len(pairs), "comparable_batches": len(comparable)}
+    first = None
+    for short, name in _STAGE_NAMES.items():
+        column = f"{short}_digest"
+        if column not in names:
+            continue
+        da, db = rows_a.column(column).to_pylist(), rows_b.column(column).to_pylist()
+        rows = [first_row[a] for a in comparable if da[first_row[a]] and db[first_row[a]]]
+        if not rows:
+            continue
+        identical = sum(1 for i in rows if da[i] == db[i])
+        view[short] = {"stage": name, "batches": len(rows), "identical": identical}
+        if first is None and identical < len(rows):
+            first = name
+    view["first_difference"] = first
+    return view
 
 
 def _dataset(summary: Mapping[str, Any]) -> str:
@@ -354,6 +414,7 @@ def format_comparison(c: RunComparison, max_listed: int = 10) -> str:
                 f"{stage} p50 {r['p50']:.3f}x" for stage, r in c.latency_ratio.items() if "p50" in r
             )
         )
+    lines += stage_lines(c)
     d = c.divergence
     if d.get("compared"):
         lines.append(
@@ -386,3 +447,32 @@ def format_comparison(c: RunComparison, max_listed: int = 10) -> str:
 
 def _text(value: Any) -> str:
     return "-" if value is None else str(value)
+
+
+def stage_lines(c: RunComparison) -> list[str]:
+    """ "pre-process identical; run differs (max |diff| 1.1e-5); post-process top-1 agrees on
+    10,000 of 10,000": where the two runs part, in the order the stages ran."""
+    view = c.stages
+    parts = []
+    for short in _STAGE_NAMES:
+        entry = view.get(short)
+        if not entry:
+            continue
+        name, n, same = entry["stage"], entry["batches"], entry["identical"]
+        if same == n:
+            text = f"{name} identical ({n:,} batches)"
+        else:
+            text = f"{name} differs in {n - same:,} of {n:,} batches"
+            if short == "run" and c.divergence.get("compared"):
+                text += f" (max |diff| {c.divergence['max_abs_diff']:.2g})"
+            if short == "post":
+                text += (
+                    f"; top-1 agrees on {c.agreement.get('agree', 0):,} of "
+                    f"{c.agreement.get('compared', 0):,}"
+                )
+        parts.append(text)
+    if not parts:
+        return []
+    first = view.get("first_difference")
+    verdict = f"first difference: {first}" if first else "no stage differs"
+    return [f"  stages       {'; '.join(parts)}", f"               {verdict}"]

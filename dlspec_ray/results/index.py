@@ -24,6 +24,7 @@ __all__ = [
     "environment_fingerprint",
     "find_run",
     "find_run_dirs",
+    "index_run",
     "read_index",
     "read_summary",
     "rebuild_index",
@@ -159,6 +160,35 @@ def append_to_index(root: Location, record: RunRecord) -> Path | StorageLocation
         finally:
             os.close(fd)
     return path
+
+
+def index_run(run_dir: Location, *, label: str = "", sweep_id: str = "") -> str | None:
+    """Add the finished run in ``run_dir`` to the index of its results root: the folder or
+    prefix that holds it, as ``--out runs/x`` is held by ``runs``. Returns None when it was
+    added; else why not (the run itself stands). An ``index.jsonl`` there that is not a
+    dlspec-ray index is left alone: it is not ours to append to."""
+    run = as_location(run_dir)
+    root = run.parent
+    try:
+        index = root.child(INDEX_NAME)
+        record = record_of(run, root, label=label, sweep_id=sweep_id)
+        if index.is_file():
+            first = next((x for x in index.read_text(encoding="utf-8").splitlines() if x), "")
+            if first:
+                RunRecord(**json.loads(first))
+            existing = read_index(root)
+            if any(r.path == record.path for r in existing):  # --overwrite replaced that run
+                kept = [r for r in existing if r.path != record.path] + [record]
+                index.write_text(
+                    "".join(json.dumps(r.as_dict(), sort_keys=True) + "\n" for r in kept)
+                )
+                return None
+        append_to_index(root, record)
+    except (ValueError, TypeError):
+        return f"{root.child(INDEX_NAME).describe()} is not a dlspec-ray index; not added there"
+    except (OSError, DLSpecError) as exc:
+        return f"not added to the index of {root.describe()}: {exc}"
+    return None
 
 
 def read_index(root: Location) -> list[RunRecord]:

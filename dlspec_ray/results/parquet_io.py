@@ -37,7 +37,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dlspec_ray.errors import DLSpecError, UsageError
-from dlspec_ray.results.schema import SCHEMA, SCHEMA_VERSION, schema_version_of
+from dlspec_ray.results.schema import (
+    DIGEST_COLUMNS,
+    READABLE_VERSIONS,
+    SCHEMA,
+    schema_version_of,
+)
 from dlspec_ray.results.storage import (
     Location,
     StorageError,
@@ -194,7 +199,15 @@ def _read_shard(location: StorageLocation, schema: pa.Schema = SCHEMA) -> pa.Tab
     columns = None if schema is SCHEMA else schema.names
     try:
         with location.open_input_file() as f:
-            table = pq.read_table(f, columns=columns)
+            file = pq.ParquetFile(f)
+            present = file.schema_arrow.names
+            # Digest columns a version 1 file lacks are added as nulls below.
+            wanted = (
+                None
+                if columns is None
+                else [c for c in columns if c in present or c not in DIGEST_COLUMNS]
+            )
+            table = file.read(columns=wanted)
     except pa.ArrowInvalid as exc:
         raise DLSpecError(
             f"{where}: not a readable Parquet file ({exc}); delete it or rerun the evaluation"
@@ -206,11 +219,16 @@ def _read_shard(location: StorageLocation, schema: pa.Schema = SCHEMA) -> pa.Tab
             f"{where}: not a readable Parquet file ({exc}); delete it or rerun the evaluation"
         ) from None
     version = schema_version_of(table.schema)
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise DLSpecError(
-            f"{where}: results schema version {version!r}, this dlspec-ray reads version "
-            f"{SCHEMA_VERSION!r}; rerun the evaluation with this version"
+            f"{where}: results schema version {version!r}, this dlspec-ray reads versions "
+            f"{', '.join(READABLE_VERSIONS)}; rerun the evaluation with this version"
         )
+    for name in DIGEST_COLUMNS:  # version 1 had none
+        if name not in table.schema.names and (columns is None or name in columns):
+            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+    if columns is None and table.schema.names != SCHEMA.names:
+        table = table.select([n for n in SCHEMA.names if n in table.schema.names])
     if columns is not None:
         missing = [c for c in columns if c not in table.schema.names]
         if missing:

@@ -59,7 +59,9 @@ class RunIdentity:
     # The driver that started it (``owner.owner_token``): a live one means "still running".
     driver: str
     created_at: str
-    # kind -> {"ref": name@version, "digest": manifest_digest, "path": the file it came from}
+    # kind -> {"ref": name@version, "digest": manifest_digest, "path": the file it came from,
+    # "copy": its copy in the run directory ("manifests/<kind>.yaml"), "base_dir": the folder
+    # its relative sources were resolved against}
     manifests: dict[str, dict[str, str]]
     # "model:NAME" / "dataset:NAME" -> the artifact's or source's checksum ("" when none)
     artifacts: dict[str, str]
@@ -69,6 +71,8 @@ class RunIdentity:
     layout: dict[str, Any]
     # Extra manifest roots the run was given, so `run --resume DIR` alone finds them again.
     roots: tuple[str, ...] = ()
+    # Every run option as given (RunOptions), so `reproduce` runs the task the same way.
+    run_options: dict[str, Any] = field(default_factory=dict)
     version: int = field(default=_VERSION)
 
     def differences(self, other: RunIdentity) -> list[str]:

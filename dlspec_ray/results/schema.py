@@ -11,6 +11,8 @@ about a millisecond, since the runtime builds one per batch on its hot path.
 from __future__ import annotations
 
 __all__ = [
+    "DIGEST_COLUMNS",
+    "READABLE_VERSIONS",
     "SCHEMA",
     "SCHEMA_VERSION",
     "SCHEMA_VERSION_KEY",
@@ -29,7 +31,10 @@ import pyarrow as pa
 
 from dlspec_ray.errors import DLSpecError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Versions this one reads: 1 had no digest columns (read as nulls).
+READABLE_VERSIONS = ("1", "2")
+DIGEST_COLUMNS = ("pre_digest", "run_digest", "post_digest")
 SCHEMA_VERSION_KEY = b"dlspec_ray.schema_version"
 
 SCHEMA = pa.schema(
@@ -46,6 +51,8 @@ SCHEMA = pa.schema(
         pa.field("pre_ms", pa.float64(), nullable=False),
         pa.field("run_ms", pa.float64(), nullable=False),
         pa.field("post_ms", pa.float64(), nullable=False),
+        # Per batch, each stage's output digest (environments.digest); null: not an array.
+        *(pa.field(f"{stage}_digest", pa.string()) for stage in ("pre", "run", "post")),
         pa.field("node_id", pa.string(), nullable=False),
         pa.field("error", pa.string()),
     ],
@@ -83,6 +90,7 @@ def rows_from_batch(
     run_ms: float | None,
     post_ms: float | None,
     error: str | None = None,
+    digests: Mapping[str, str | None] | None = None,
 ) -> pa.RecordBatch:
     """The rows of one batch.
 
@@ -116,6 +124,10 @@ def rows_from_batch(
         pa.array(np.full(n, shard_id, dtype=np.int64)),
         pa.array(np.full(n, n, dtype=np.int32)),
         *(pa.array(np.full(n, _ms(t), dtype=np.float64)) for t in (pre_ms, run_ms, post_ms)),
+        *(
+            pa.repeat(pa.scalar((digests or {}).get(stage), pa.string()), n)
+            for stage in ("pre", "run", "post")
+        ),
         pa.repeat(pa.scalar(str(node_id), pa.string()), n),
         error_col,
     ]

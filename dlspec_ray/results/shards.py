@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from dlspec_ray.results.schema import SCHEMA, rows_from_batch, shard_table
+from dlspec_ray.results.schema import DIGEST_COLUMNS, SCHEMA, rows_from_batch, shard_table
 
 # The columns that hold one value per batch; _merged() fills them row by row.
 _PER_BATCH = ("batch_id", "batch_size", "pre_ms", "run_ms", "post_ms")
@@ -46,6 +46,8 @@ class ShardResult:
     log: str = ""
     # Its batches' trace events, with --trace (results/trace.py).
     trace: list[dict[str, Any]] = field(default_factory=list)
+    # --keep-stage-outputs: batch id -> each stage's value (short name -> array or dict).
+    stage_outputs: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,25 @@ class ShardBuilder:
     ) -> ShardResult:
         nonfinite = sum(nonfinite_rows(e.value) for e in envelopes if not e.error)
         log = _shard_log(shard, envelopes)
+        kept = {
+            shard.batch_id(a): e.kept
+            for (a, _), e in zip(shard.spans, envelopes, strict=True)
+            if getattr(e, "kept", None)
+        }
+        result = self._build(shard, ids, labels, envelopes, node, nonfinite, log)
+        result.stage_outputs = kept
+        return result
+
+    def _build(
+        self,
+        shard: Any,
+        ids: Any,
+        labels: Any,
+        envelopes: Sequence[Any],
+        node: str,
+        nonfinite: int,
+        log: str,
+    ) -> ShardResult:
         merged = _merged(shard, ids, labels, envelopes, node)
         if merged is not None:
             return self._finish(shard, merged, 0, node, None, nonfinite, log)
@@ -80,6 +101,7 @@ class ShardBuilder:
                     run_ms=ms.get("run"),
                     post_ms=ms.get("post"),
                     error=envelope.error,
+                    digests=envelope.digests,
                 )
             )
             if envelope.error:
@@ -178,9 +200,14 @@ def _merged(
             for stage in ("pre", "run", "post")
         },
     }
+    for stage in ("pre", "run", "post"):
+        per_batch[f"{stage}_digest"] = np.array(
+            [e.digests.get(stage) for e in envelopes], dtype=object
+        )
     columns = list(rows.columns)
-    for name in _PER_BATCH:
-        columns[SCHEMA.get_field_index(name)] = pa.array(np.repeat(per_batch[name], sizes))
+    for name in (*_PER_BATCH, *DIGEST_COLUMNS):
+        values = np.repeat(per_batch[name], sizes)
+        columns[SCHEMA.get_field_index(name)] = pa.array(values, SCHEMA.field(name).type)
     return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
 
 

@@ -22,7 +22,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from dlspec_ray.artifacts import fetch_all
+from dlspec_ray.artifacts.provenance import provenance
 from dlspec_ray.environments import Placement, make_environment
+from dlspec_ray.hardware.machine import describe_machine
 from dlspec_ray.hardware.setup import run_setup_commands, setup_failure
 from dlspec_ray.runtime.node_data import current_node_id, hardware_limits, node_read_paths
 from dlspec_ray.spec.types import HardwareManifest, ModelManifest, SoftwareManifest
@@ -80,6 +82,8 @@ class HostSpec:
     stage_timeout_s: float | None = None
     # Which stages this actor serves; only an actor that runs the model loads it.
     serves: tuple[str, ...] = ALL_STAGES
+    # --keep-stage-outputs: the first batches whose stage outputs are kept and saved.
+    keep_batches: int = 0
 
     @property
     def loads_model(self) -> bool:
@@ -97,6 +101,7 @@ class HostActor:
         self.where = Where(self.node_id, _actor_id(), spec.environment)  # rows, trace events
         self.setup_error: str | None = None
         self.setup_s = 0.0
+        self.provenance: list[dict[str, Any]] = []  # the model's artifacts, as fetched here
         # On the host, before the environment exists: outside any container or task venv.
         self.host_setup = run_setup_commands(spec.setup)
         self.setup_failed_in = "load"
@@ -121,6 +126,7 @@ class HostActor:
             Path(self.spec.cache_dir) if self.spec.cache_dir else None,
             allow_unverified=self.spec.allow_unverified,
         )
+        self.provenance = provenance(self.spec.model.artifacts, artifacts)
         ctx = build_context(
             self.spec.model,
             artifacts,
@@ -143,6 +149,8 @@ class HostActor:
             "environment": None if self.setup_error else self.environment.describe(),
             "host_setup": [r.as_dict() for r in self.host_setup],
             "failed_in": self.setup_failed_in if self.setup_error else None,
+            "machine": describe_machine(),
+            "artifacts": self.provenance,
         }
 
     # Each call carries a shard: several consecutive batches. The stage functions
@@ -173,15 +181,21 @@ class HostActor:
         # Out of process, all three stages go in one call: a batch's tensors would
         # otherwise leave the environment after pre-process and come back for run.
         fuse = self.environment.kind != "inline" and self.spec.serves == ALL_STAGES
-        hop = self.chain.fused if fuse else self.chain.pre
+        keep = self.spec.keep_batches
+
+        def hop(batch: Any, start: int) -> Envelope:
+            if start // self.spec.batch_size < keep:  # its values are kept: not fused
+                return self.chain.pre(batch, keep=True)
+            return self.chain.fused(batch) if fuse else self.chain.pre(batch)
+
         if not self.chain.tracing:
-            return [hop(inputs[a:b]) for a, b in spans]
+            return [hop(inputs[a:b], a) for a, b in spans]
         envelopes = []
         for a, b in spans:
             started = time.time_ns() // 1000
             batch = inputs[a:b]
             read = ("read", started, time.time_ns() // 1000)
-            envelope = hop(batch)
+            envelope = hop(batch, a)
             envelopes.append(replace(envelope, spans=(read, *envelope.spans)))
         return envelopes
 

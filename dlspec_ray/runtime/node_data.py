@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from dlspec_ray.artifacts import default_cache_dir, fetch_all
+from dlspec_ray.artifacts.provenance import provenance
 from dlspec_ray.errors import DLSpecError
 from dlspec_ray.spec.types import DatasetManifest, HardwareManifest, SoftwareManifest
 from dlspec_ray.stages import DatasetIndex, Samples, read_samples
@@ -72,6 +73,7 @@ class NodeData:
         self.error: DLSpecError | None = None
         self._refs: dict[str, Any] = {}
         self._index: DatasetIndex | None = None
+        self._provenance: list[dict[str, Any]] = []
         try:
             cache = Path(spec.cache_dir) if spec.cache_dir else None
             paths = fetch_all(dataset.sources, cache, allow_unverified=spec.allow_unverified)
@@ -85,6 +87,7 @@ class NodeData:
         unverified = tuple(s.name for s in dataset.sources if not s.checksum)
         self._index = samples.index(unverified)
         self.paths = {name: str(path) for name, path in paths.items()}
+        self._provenance = provenance(dataset.sources, paths)
         self._refs = _share(
             {
                 "ids": np.asarray(samples.ids, dtype=str),
@@ -95,6 +98,10 @@ class NodeData:
 
     def index(self) -> DatasetIndex | DLSpecError:
         return self.error if self.error is not None else self._index  # type: ignore[return-value]
+
+    def provenance(self) -> list[dict[str, Any]]:
+        """The dataset's sources as this node fetched them (``artifacts.provenance``)."""
+        return self._provenance
 
     def refs(self) -> dict[str, Any]:
         """Object references to ``ids``, ``inputs`` and ``labels`` on this node."""

@@ -46,6 +46,9 @@ class HostPool:
     setup_s: list[float] = field(default_factory=list)
     # Per actor: its node and what each host setup command printed and returned.
     host_setup: list[dict[str, Any]] = field(default_factory=list)
+    # Per node: the machine (CPU and GPU models, driver); the model's artifacts as fetched.
+    machines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
     def alive(self, timeout_s: float = 10.0) -> bool:
         """Whether every actor still answers (a warm pool may have lost one)."""
@@ -186,6 +189,8 @@ def _pool_of(actors: list[Any], infos: list[dict[str, Any]], request: ActorResou
             for i in infos
             if i.get("host_setup")
         ],
+        machines={i["node_id"]: i.get("machine", {}) for i in infos},
+        artifacts=infos[0].get("artifacts", []),
     )
 
 

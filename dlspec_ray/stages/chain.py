@@ -38,6 +38,11 @@ class Envelope:
     # With pre-process actors: the host actor that ran the model (a ``trace.Where``), so
     # the rows and the trace name it rather than the actor that post-processed.
     ran_on: Any = None
+    # Each stage's output digest, by short name, taken where it ran (environments.digest).
+    digests: dict[str, str | None] = field(default_factory=dict)
+    # --keep-stage-outputs: each stage's value, by short name, for the first batches; None
+    # for the others. Such a batch is not fused, so its values leave the environment.
+    kept: dict[str, Any] | None = None
 
 
 class StageChain:
@@ -47,8 +52,8 @@ class StageChain:
         # Record each hop's wall-clock span (--trace); off, a hop costs no clock read more.
         self.tracing = False
 
-    def pre(self, batch: Any) -> Envelope:
-        return self._hop("pre-process", Envelope(batch))
+    def pre(self, batch: Any, *, keep: bool = False) -> Envelope:
+        return self._hop("pre-process", Envelope(batch, kept={} if keep else None))
 
     def run(self, envelope: Envelope) -> Envelope:
         return self._hop("run", envelope)
@@ -68,17 +73,20 @@ class StageChain:
             stage = exc.stage if isinstance(exc, EnvironmentDied) and exc.stage else "pre-process"
             return Envelope(None, error=format_stage_error(stage, exc), done=True)
         ms: dict[str, float] = {}
+        digests: dict[str, str | None] = {}
         log, spans, at = "", [], started
         for stage, call in zip(TIMED_STAGES, chain.calls, strict=False):
             ms[TIMED_STAGES[stage]] = call.seconds * 1e3
+            digests[TIMED_STAGES[stage]] = call.digest
             log += f"[{stage}]\n{call.output}" if call.output else ""
             if self.tracing:  # laid end to end from the call's start: measured inside
                 spans.append((TIMED_STAGES[stage], at, at + int(call.seconds * 1e6)))
                 at = spans[-1][2]
         if chain.failed is not None:
             error = format_stage_error(chain.failed, chain.error or RuntimeError("failed"))
-            return Envelope(None, ms, error, log, tuple(spans), done=True)
-        return Envelope(chain.calls[-1].value, ms, None, log, tuple(spans), done=True)
+            return Envelope(None, ms, error, log, tuple(spans), done=True, digests=digests)
+        value = chain.calls[-1].value
+        return Envelope(value, ms, None, log, tuple(spans), done=True, digests=digests)
 
     def _hop(self, stage: str, envelope: Envelope) -> Envelope:
         if envelope.error is not None or envelope.done:
@@ -93,8 +101,19 @@ class StageChain:
         spans = envelope.spans
         if self.tracing:
             spans = (*spans, (TIMED_STAGES[stage], started, time.time_ns() // 1000))
-        ms = {**envelope.ms, TIMED_STAGES[stage]: call.seconds * 1e3}
-        return Envelope(call.value, ms, None, log, spans)
+        short = TIMED_STAGES[stage]
+        kept = envelope.kept
+        if kept is not None:  # --keep-stage-outputs: this batch keeps each stage's value
+            kept = {**kept, short: call.value}
+        return replace(
+            envelope,
+            value=call.value,
+            ms={**envelope.ms, short: call.seconds * 1e3},
+            log=log,
+            spans=spans,
+            digests={**envelope.digests, short: call.digest},
+            kept=kept,
+        )
 
 
 def format_stage_error(stage: str, exc: BaseException) -> str:

@@ -152,6 +152,7 @@ def _run_one(
                 ready_timeout_s=ready_timeout_s,
             ),
             out=run_dir,
+            index=False,  # indexed with its label by _write_results
         )
     except Exception as exc:  # one task's failure must not stop the sweep
         message = str(exc) if isinstance(exc, DLSpecError) else f"{type(exc).__name__}: {exc}"

@@ -68,7 +68,13 @@ def test_overwrite_replaces_a_previous_run(mnist_manifests, tmp_path, monkeypatc
     assert main([*argv, "--overwrite"]) == 0
     second = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert second["run_id"] != first and second["samples"] == 64
-    assert [p.name for p in tmp_path.iterdir() if p.name != "manifests"] == ["run"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "manifests") == [
+        "index.jsonl",
+        "run",
+    ]
+    # The index of the results root lists the run that is there, not the one it replaced.
+    (record,) = [json.loads(line) for line in (tmp_path / "index.jsonl").read_text().splitlines()]
+    assert record["run_id"] == second["run_id"] and record["path"] == "run"
 
 
 @pytest.mark.usefixtures("no_ray")
@@ -114,3 +120,22 @@ def test_a_pseudo_filesystem_is_refused(mnist_manifests, capsys):
         mnist_manifests.run_args("--limit", "64", "--out", "/proc/dlspec-out"),
         "--out /proc/dlspec-out: is inside /proc, a kernel pseudo-filesystem",
     )
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_single_runs_are_listed_and_compared_by_id_in_their_results_root(
+    mnist_manifests, tmp_path, capsys
+):
+    root = tmp_path / "runs"
+    for name in ("a", "b"):
+        argv = mnist_manifests.run_args("--limit", "128", "--out", str(root / name))
+        assert main([*argv, "--json"]) == 0
+    ids = [json.loads(line)["run_id"] for line in (root / "index.jsonl").read_text().splitlines()]
+    capsys.readouterr()
+    assert main(["runs", str(root), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted(r["run_id"] for r in listed) == sorted(ids)
+    assert sorted(r["path"] for r in listed) == ["a", "b"]
+    assert main(["compare", ids[0], ids[1], "--root", str(root), "--json"]) == 0
+    comparison = json.loads(capsys.readouterr().out)
+    assert comparison["compared"] == 128 and comparison["disagreement_count"] == 0

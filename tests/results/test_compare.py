@@ -106,3 +106,54 @@ def test_different_datasets_compare_on_shared_ids_when_asked(runs_factory):
     assert c.compared == 6
     assert any("different datasets" in note for note in c.notes)
     assert c.as_dict()["a"]["dataset"] == "digits@1.0.0"
+
+
+def _rows(digests_per_batch, batch_size=2):
+    """A results table of len(digests_per_batch) batches, each with its stage digests."""
+    import pyarrow as pa
+
+    from dlspec_ray.results import rows_from_batch
+
+    batches = []
+    for b, digests in enumerate(digests_per_batch):
+        ids = [str(b * batch_size + i) for i in range(batch_size)]
+        logits = np.eye(batch_size, 4, dtype=np.float32)
+        batches.append(
+            rows_from_batch(
+                ids, np.zeros(batch_size, np.int64), {"top_k": np.zeros((batch_size, 1), int),
+                                                       "output": logits},
+                batch_id=b, shard_id=0, node_id="n", pre_ms=1, run_ms=1, post_ms=1,
+                digests=digests,
+            )
+        )  # fmt: skip
+    return pa.Table.from_batches(batches)
+
+
+SAME = {"pre": "p", "run": "r", "post": "q"}
+
+
+@pytest.mark.parametrize(
+    ("b", "first", "identical"),
+    [
+        ([SAME, SAME], None, {"pre": 2, "run": 2, "post": 2}),
+        ([SAME, {**SAME, "run": "x", "post": "y"}], "run", {"pre": 2, "run": 1, "post": 1}),
+        ([{"pre": "z", "run": "x", "post": "y"}, SAME], "pre-process", {"pre": 1, "run": 1}),
+        ([{"pre": None, "run": "r", "post": "q"}] * 2, None, {"run": 2, "post": 2}),
+    ],
+)
+def test_the_stage_view_names_the_first_stage_where_two_runs_part(b, first, identical):
+    from dlspec_ray.results.compare import stage_view
+
+    view = stage_view(_rows([SAME, SAME]), _rows(b))
+    assert view["first_difference"] == first
+    for short, count in identical.items():
+        assert view[short]["identical"] == count and view[short]["batches"] == 2
+
+
+def test_batches_made_of_other_samples_are_not_compared_stage_by_stage():
+    from dlspec_ray.results.compare import stage_view
+
+    a = _rows([SAME, SAME], batch_size=2)
+    b = _rows([SAME], batch_size=4)  # the same 4 samples in one batch
+    view = stage_view(a, b)
+    assert view["comparable_batches"] == 0 and "pre" not in view

@@ -14,6 +14,7 @@ from dlspec_ray.results.index import (
     append_to_index,
     environment_fingerprint,
     find_run,
+    index_run,
     read_index,
     rebuild_index,
     record_of,
@@ -115,3 +116,20 @@ def test_a_broken_index_names_the_line_and_the_fix(runs_factory, setup, message)
             f.write("{not json\n")
     with pytest.raises(DLSpecError, match=message):
         read_index(root)
+
+
+def test_a_finished_run_is_added_to_the_index_of_the_folder_that_holds_it(runs_factory):
+    run = runs_factory("single", LOGITS, run_id="cafe0001")
+    assert index_run(run, label="solo") is None
+    (record,) = read_index(runs_factory.root)
+    assert (record.run_id, record.path, record.label) == ("cafe0001", "single", "solo")
+    assert find_run("solo", runs_factory.root) == runs_factory.root / "single"
+
+
+def test_an_index_file_that_is_not_ours_is_left_alone(runs_factory):
+    run = runs_factory("single", LOGITS)
+    foreign = runs_factory.root / INDEX_NAME
+    foreign.write_text('{"someone": "else"}\n')
+    why_not = index_run(run)
+    assert why_not is not None and "is not a dlspec-ray index; not added there" in why_not
+    assert foreign.read_text() == '{"someone": "else"}\n'

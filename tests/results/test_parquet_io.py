@@ -158,5 +158,22 @@ def test_read_results_rejects_another_schema_version(tmp_path):
     )
     (tmp_path / "samples").mkdir()
     pq.write_table(table, tmp_path / "samples" / "shard-00000.parquet")
-    with pytest.raises(DLSpecError, match=r"schema version '0', this dlspec-ray reads version '1'"):
+    with pytest.raises(
+        DLSpecError, match=r"schema version '0', this dlspec-ray reads versions 1, 2"
+    ):
         read_results(tmp_path)
+
+
+def test_a_version_1_run_without_stage_digests_still_reads(tmp_path):
+    """Version 2 added each batch's stage digests; a version 1 shard reads with them null."""
+    table = pa.Table.from_batches([shard(0)])
+    old = table.drop_columns(["pre_digest", "run_digest", "post_digest"])
+    old = old.replace_schema_metadata({b"dlspec_ray.schema_version": b"1"})
+    (tmp_path / "samples").mkdir()
+    pq.write_table(old, tmp_path / "samples" / "shard-00000.parquet")
+    back = read_results(tmp_path)
+    assert back.schema.names == table.schema.names
+    assert back.column("run_digest").null_count == back.num_rows
+    assert back.column("output").to_pylist() == table.column("output").to_pylist()
+    some = read_results(tmp_path, ["sample_id", "pre_digest"])
+    assert some.column("pre_digest").null_count == some.num_rows

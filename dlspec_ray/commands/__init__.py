@@ -17,6 +17,7 @@ COMMANDS = (
     "dlspec_ray.commands.sweep",
     "dlspec_ray.commands.runs",
     "dlspec_ray.commands.compare",
+    "dlspec_ray.commands.reproduce",
     "dlspec_ray.commands.report",
     "dlspec_ray.commands.node_resources",
     "dlspec_ray.commands.submit",

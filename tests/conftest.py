@@ -59,6 +59,29 @@ def tmp_path(tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _summaries_keep_their_schema(tmp_path):
+    """Every summary.json a test's run writes validates against the shipped JSON Schema
+    (dlspec_ray/results/schemas/summary.schema.json), whatever kind of run wrote it. A run
+    is a folder with its run.json (a Ray run) or its loadgen/ logs (a LoadGen run); files
+    a test writes by hand, or breaks on purpose, are not runs and are not checked."""
+    yield
+    import json
+
+    from dlspec_ray.results.summary_schema import check_summary
+
+    for summary in tmp_path.rglob("summary.json"):
+        folder = summary.parent
+        if not ((folder / "run.json").is_file() or (folder / "loadgen").is_dir()):
+            continue
+        try:
+            data = json.loads(summary.read_text())
+        except (OSError, ValueError):
+            continue
+        problems = check_summary(data, str(summary))
+        assert not problems, f"{summary} breaks the summary schema: {problems}"
+
+
+@pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """No test reads or writes the user's ~/.cache."""
     cache = tmp_path_factory.getbasetemp() / "artifact-cache"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlspec_ray.errors import DLSpecError
+from dlspec_ray.sweeps.files import RESULTS_FILE, SWEEP_FILE, TASKS_FILE
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -31,16 +32,12 @@ class SweepResult:
         """Every run's per-sample rows, with run metadata columns (``results.parquet``)."""
         import pyarrow.parquet as pq
 
-        from dlspec_ray.sweeps.runner import RESULTS_FILE
-
         return pq.read_table(self.out_dir / RESULTS_FILE)
 
     @cached_property
     def tasks(self) -> pa.Table:
         """One row per task: status, accuracy, latency percentiles per stage, throughput."""
         import pyarrow.parquet as pq
-
-        from dlspec_ray.sweeps.runner import TASKS_FILE
 
         return pq.read_table(self.out_dir / TASKS_FILE)
 
@@ -108,7 +105,6 @@ class SweepResult:
 
 def load_sweep(path: str | Path) -> SweepResult:
     """A sweep written earlier: its folder, or a results root (then its latest sweep)."""
-    from dlspec_ray.sweeps.runner import SWEEP_FILE
 
     path = Path(path)
     if (path / SWEEP_FILE).is_file():

@@ -22,11 +22,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dlspec_ray.errors import DLSpecError
+from dlspec_ray.sweeps.files import RESULTS_FILE, SWEEP_FILE, TASKS_FILE
 from dlspec_ray.sweeps.plan import SweepPlan, SweepTask
-
-SWEEP_FILE = "sweep.json"
-RESULTS_FILE = "results.parquet"
-TASKS_FILE = "tasks.parquet"
 
 
 def run_sweep(

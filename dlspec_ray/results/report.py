@@ -100,6 +100,7 @@ def build_report(root: Location) -> str:
         _runs_table(records, labels, summaries),
     ]
     parts += _sweeps_section(root)
+    parts += _stages_section(root, plotted, labels)
     for title, figure in figures:
         data = base64.b64encode(figure_png(figure)).decode("ascii")
         parts.append(f"<h2>{html.escape(title)}</h2>")
@@ -198,6 +199,61 @@ def _sweeps_section(root: StorageLocation) -> list[str]:
             )
         parts.append("</ul>")
     return parts
+
+
+def _stages_section(
+    root: StorageLocation, records: list[RunRecord], labels: dict[str, str]
+) -> list[str]:
+    """Per dataset and batch size, each run against the first: at which stage they part."""
+    from dlspec_ray.results.compare import compare_run_dirs
+
+    first: dict[tuple[str, Any], RunRecord] = {}
+    rows = []
+    for record in records:
+        dataset = record.ref("dataset")
+        key = (dataset, record.batch_size)
+        base = first.setdefault(key, record)
+        if base is record:
+            continue
+        try:
+            c = compare_run_dirs(root.child(base.path), root.child(record.path))
+        except DLSpecError:
+            continue
+        view = c.stages
+        cells = []
+        for short in ("pre", "run", "post"):
+            entry = view.get(short)
+            cells.append(f"{entry['identical']:,} / {entry['batches']:,}" if entry else "n/a")
+        agree = c.agreement.get("agree", 0)
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(str(v))}</td>"
+                for v in (
+                    labels[record.run_id],
+                    labels[base.run_id],
+                    dataset,
+                    *cells,
+                    view.get("first_difference") or "none",
+                    f"{agree:,} of {c.compared:,}",
+                )
+            )
+            + "</tr>"
+        )
+    if not rows:
+        return []
+    header = [
+        "run", "against", "dataset", "pre-process identical", "run identical",
+        "post-process identical", "first difference", "top-1 agrees",
+    ]  # fmt: skip
+    return [
+        "<h2>Where runs of the same samples part (stage view)</h2>",
+        "<p class='muted'>Batches whose stage outputs are bit-identical (by digest), each "
+        "run against the first run of its dataset and batch size.</p>",
+        "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>",
+        *rows,
+        "</table>",
+    ]
 
 
 def _environment(record: RunRecord) -> str:

@@ -39,6 +39,7 @@ def make_run(
     started: int = 0,
     wall_s: float = 1.0,
     error_batches: tuple[int, ...] = (),
+    digests: dict[str, str] | None = None,
 ) -> Path:
     """A run directory whose rows hold ``logits`` (the output) and their top-k predictions."""
     logits = np.asarray(logits, dtype=np.float32)
@@ -62,6 +63,7 @@ def make_run(
                 run_ms=1.0 + b,
                 post_ms=0.05,
                 error="boom" if b in error_batches else None,
+                digests=digests,
             )
         )
     import pyarrow as pa

@@ -37,3 +37,19 @@ def test_runs_without_an_index_are_found_from_their_summaries(runs_factory):
 def test_an_empty_root_is_refused(tmp_path):
     with pytest.raises(DLSpecError, match="no runs to report"):
         write_report(tmp_path)
+
+
+def test_the_report_shows_where_runs_of_the_same_samples_part(runs_factory):
+    import numpy as np
+
+    from dlspec_ray.results.report import build_report
+
+    logits = np.eye(8, 4, dtype=np.float32)
+    same = {"pre": "aaaa", "run": "bbbb", "post": "cccc"}
+    runs_factory("first", logits, digests=same, started=0)
+    runs_factory("other-framework", logits, digests={**same, "run": "dddd"}, started=1)
+    page = build_report(runs_factory.root)
+    assert "Where runs of the same samples part (stage view)" in page
+    row = page.split("Where runs of the same samples part")[1]
+    assert "<td>2 / 2</td><td>0 / 2</td>" in row  # pre-process identical, run not
+    assert "<td>run</td><td>8 of 8</td>" in row  # first difference; top-1 still agrees

@@ -29,6 +29,7 @@ from dlspec_ray.errors import UsageError
 from dlspec_ray.options import RunOptions
 from dlspec_ray.results.compare import RunComparison, compare_run_dirs, stage_lines
 from dlspec_ray.results.run_identity import RunIdentity, manifest_digest
+from dlspec_ray.results.run_summary import RunSummary
 from dlspec_ray.results.storage import StorageLocation, as_location
 from dlspec_ray.results.summary import SUMMARY_NAME
 
@@ -70,8 +71,7 @@ class Reproduction:
 
     @property
     def reference(self) -> str | None:
-        reference = self.summary.get("reference") or {}
-        return reference.get("verdict")
+        return RunSummary.from_dict(self.summary).reference_verdict
 
     @property
     def passed(self) -> bool:

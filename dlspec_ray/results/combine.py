@@ -27,6 +27,7 @@ import pyarrow as pa
 from dlspec_ray.results.index import environment_fingerprint
 from dlspec_ray.results.metrics import STAGES
 from dlspec_ray.results.parquet_io import read_results
+from dlspec_ray.results.run_summary import RunSummary, StageLatency
 from dlspec_ray.results.storage import Location
 
 # Added to every per-sample row of a combined table. The results schema's own
@@ -86,24 +87,18 @@ def run_metadata(
     summary: Mapping[str, Any], *, task: str = "", sweep_id: str = "", status: str | None = None
 ) -> dict[str, Any]:
     """The metadata columns' values for one run, from its summary."""
-    refs = summary.get("task") or {}
-    env = summary.get("environment") or {}
-    framework = env.get("framework") or {}
-    out: dict[str, Any] = {
-        "run_id": summary.get("run_id"),
-        "task": task,
-        "sweep_id": sweep_id,
-    }
+    run = RunSummary.from_dict(summary)
+    out: dict[str, Any] = {"run_id": run.run_id or None, "task": task, "sweep_id": sweep_id}
     for kind in ("model", "dataset", "software", "hardware"):
-        entry = refs.get(kind) or {}
-        out[kind] = entry.get("name") or entry.get("ref")
-        out[f"{kind}_version"] = entry.get("version")
-    out["framework"] = framework.get("name") if isinstance(framework, Mapping) else None
-    out["framework_version"] = framework.get("version") if isinstance(framework, Mapping) else None
-    out["environment"] = env.get("kind")
-    out["environment_fingerprint"] = environment_fingerprint(env)
-    out["config_batch_size"] = summary.get("batch_size")
-    out["status"] = status or summary.get("status", "ok")
+        entry = run.task.get(kind)
+        out[kind] = entry.name if entry is not None else None
+        out[f"{kind}_version"] = entry.version if entry is not None else None
+    out["framework"] = run.framework.get("name")
+    out["framework_version"] = run.framework.get("version")
+    out["environment"] = run.environment.get("kind")
+    out["environment_fingerprint"] = environment_fingerprint(run.environment)
+    out["config_batch_size"] = run.batch_size
+    out["status"] = status or run.status
     return out
 
 
@@ -142,14 +137,11 @@ def task_row(
     error: str | None = None,
 ) -> dict[str, Any]:
     """One row of the per-task table; a failed task has only its error."""
-    summary = summary or {}
-    accuracy = summary.get("accuracy") or {}
-    latency = summary.get("latency_ms") or {}
-    reference = summary.get("reference") or {}
+    run = RunSummary.from_dict(summary or {})
     row: dict[str, Any] = {
         "task": task,
         "status": status,
-        "run_id": summary.get("run_id"),
+        "run_id": run.run_id or None,
         "run_dir": run_dir,
         "model": model,
         "dataset": dataset,
@@ -157,18 +149,19 @@ def task_row(
         "hardware": hardware,
         "environment": environment,
         "batch_size": batch_size,
-        "samples": summary.get("samples"),
-        "errors": (summary.get("errors") or {}).get("count"),
-        "top1": accuracy.get("top1"),
-        "top5": accuracy.get("top5"),
-        "throughput_sps": summary.get("throughput_sps"),
-        "wall_s": summary.get("wall_s"),
-        "reference": reference.get("verdict"),
+        "samples": run.samples,
+        "errors": run.errors if summary else None,
+        "top1": run.accuracy.get("top1"),
+        "top5": run.accuracy.get("top5"),
+        "throughput_sps": run.throughput_sps,
+        "wall_s": run.wall_s,
+        "reference": run.reference_verdict,
         "error": error,
     }
     for stage in STAGES:
+        latency = run.latency_ms.get(stage) or StageLatency()
         for q in ("p50", "p90", "p99", "mean_per_sample"):
-            row[f"{stage}_{q}_ms"] = (latency.get(stage) or {}).get(q)
+            row[f"{stage}_{q}_ms"] = latency.get(q)
     return row
 
 

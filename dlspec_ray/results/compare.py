@@ -36,6 +36,7 @@ from dlspec_ray.errors import DLSpecError
 from dlspec_ray.results.index import read_summary
 from dlspec_ray.results.metrics import STAGES, accuracy
 from dlspec_ray.results.parquet_io import read_results
+from dlspec_ray.results.run_summary import RunSummary, StageLatency
 from dlspec_ray.results.storage import Location, as_location
 
 # Disagreeing samples kept in a comparison (all are counted).
@@ -242,8 +243,7 @@ def stage_view(rows_a: pa.Table, rows_b: pa.Table) -> dict[str, Any]:
 
 
 def _dataset(summary: Mapping[str, Any]) -> str:
-    entry = (summary.get("task") or {}).get("dataset") or {}
-    return str(entry.get("ref") or entry.get("id") or "?")
+    return RunSummary.from_dict(summary).ref("dataset") or "?"
 
 
 def _index(table: pa.Table) -> dict[str, int]:
@@ -338,12 +338,13 @@ def _divergence(a: pa.Table, b: pa.Table) -> dict[str, float | int | str | None]
 
 def _latency_ratio(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     """B's stage times over A's: above 1 means B is slower."""
-    lat_a, lat_b = a.get("latency_ms") or {}, b.get("latency_ms") or {}
+    lat_a = RunSummary.from_dict(a).latency_ms
+    lat_b = RunSummary.from_dict(b).latency_ms
     out: dict[str, dict[str, float]] = {}
     for stage in STAGES:
-        sa, sb = lat_a.get(stage) or {}, lat_b.get(stage) or {}
+        sa, sb = lat_a.get(stage) or StageLatency(), lat_b.get(stage) or StageLatency()
         ratios = {
-            key: sb[key] / sa[key]
+            key: sb.get(key) / sa.get(key)
             for key in ("p50", "p90", "p99", "mean_per_sample")
             if sa.get(key) and sb.get(key) is not None
         }
@@ -353,20 +354,21 @@ def _latency_ratio(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, dict
 
 
 def _throughput(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, float | None]:
-    ta, tb = a.get("throughput_sps"), b.get("throughput_sps")
+    ta = RunSummary.from_dict(a).throughput_sps
+    tb = RunSummary.from_dict(b).throughput_sps
     ratio = tb / ta if ta and tb is not None else None
     return {"a": ta, "b": tb, "ratio": ratio}
 
 
 def _run_brief(summary: Mapping[str, Any], path: str) -> dict[str, Any]:
-    task = summary.get("task") or {}
-    refs = {k: (task.get(k) or {}).get("ref") for k in ("model", "dataset", "software", "hardware")}
+    run = RunSummary.from_dict(summary)
+    refs = {k: run.ref(k) for k in ("model", "dataset", "software", "hardware")}
     return {
-        "run_id": summary.get("run_id"),
+        "run_id": run.run_id or None,
         "path": path,
         **refs,
-        "batch_size": summary.get("batch_size"),
-        "environment": summary.get("environment"),
+        "batch_size": run.batch_size,
+        "environment": run.environment or None,
     }
 
 

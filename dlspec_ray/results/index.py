@@ -113,23 +113,24 @@ def record_of(
     run_dir: Location, root: Location, *, label: str = "", sweep_id: str = ""
 ) -> RunRecord:
     """The index record of the run in ``run_dir``, from its ``summary.json``."""
+    from dlspec_ray.results.run_summary import RunSummary
+
     run, base = as_location(run_dir), as_location(root)
-    summary = read_summary(run)
-    environment = dict(summary.get("environment") or {})
-    task = summary.get("task") or {}
+    summary = RunSummary.read(run)
+    task = summary.data.get("task") or {}
     return RunRecord(
-        run_id=str(summary.get("run_id", run.name)),
+        run_id=summary.run_id,
         path=run.relative_to(base),
-        started_at=str(summary.get("started_at", "")),
-        finished_at=str(summary.get("finished_at", "")),
-        status=str(summary.get("status", "ok")),
+        started_at=summary.started_at,
+        finished_at=summary.finished_at,
+        status=summary.status,
         task={kind: _manifest_of(task.get(kind)) for kind in TASK_KINDS},
-        environment=environment,
-        environment_fingerprint=environment_fingerprint(environment),
-        batch_size=summary.get("batch_size"),
-        samples=summary.get("samples"),
-        accuracy=dict(summary.get("accuracy") or {}),
-        throughput_sps=summary.get("throughput_sps"),
+        environment=summary.environment,
+        environment_fingerprint=environment_fingerprint(summary.environment),
+        batch_size=summary.batch_size,
+        samples=summary.samples,
+        accuracy=summary.accuracy,
+        throughput_sps=summary.throughput_sps,
         label=label,
         sweep_id=sweep_id,
     )

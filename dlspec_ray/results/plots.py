@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from dlspec_ray.errors import DLSpecError
 from dlspec_ray.results.metrics import STAGES
+from dlspec_ray.results.run_summary import RunSummary
 
 _STAGE_COLOURS = {"pre": "#4C72B0", "run": "#DD8452", "post": "#55A868"}
 
@@ -91,8 +92,8 @@ def plot_accuracy_throughput(
     markers = "osD^vP*Xh<>"
     points = []
     for label, summary in summaries.items():
-        value = (summary.get("accuracy") or {}).get(metric)
-        throughput = summary.get("throughput_sps")
+        run = RunSummary.from_dict(summary)
+        value, throughput = run.accuracy.get(metric), run.throughput_sps
         if value is not None and throughput:
             points.append((label, throughput, value))
     for i, (label, throughput, value) in enumerate(points):

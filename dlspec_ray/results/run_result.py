@@ -11,6 +11,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from dlspec_ray.results.run_summary import RunSummary
+
 
 @dataclass
 class EvaluationResult:
@@ -18,10 +20,15 @@ class EvaluationResult:
     # A local folder, or the StorageLocation of a run directory in object storage.
     out_dir: Path | Any
 
+    @cached_property
+    def run_summary(self) -> RunSummary:
+        """``summary`` as a typed object (``results.run_summary``)."""
+        return RunSummary.from_dict(self.summary)
+
     @property
     def passed(self) -> bool:
         """No reference check failed and the error budget held."""
-        return self.summary["status"] == "ok"
+        return self.run_summary.passed
 
     @cached_property
     def table(self) -> pa.Table:
@@ -41,10 +48,10 @@ class EvaluationResult:
         """Box plot of one stage's per-batch latency (matplotlib Figure)."""
         from dlspec_ray.results.plots import plot_latency
 
-        return plot_latency({self.summary["run_id"]: self.table}, stage, **kwargs)
+        return plot_latency({self.run_summary.run_id: self.table}, stage, **kwargs)
 
     def plot_stage_breakdown(self, **kwargs: Any) -> Any:
         """Stacked bar of pre/run/post time per sample (matplotlib Figure)."""
         from dlspec_ray.results.plots import plot_stage_breakdown
 
-        return plot_stage_breakdown({self.summary["run_id"]: self.summary}, **kwargs)
+        return plot_stage_breakdown({self.run_summary.run_id: self.summary}, **kwargs)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dlspec_ray.errors import DLSpecError
+from dlspec_ray.results.run_summary import RunSummary
 from dlspec_ray.sweeps.files import RESULTS_FILE, SWEEP_FILE, TASKS_FILE
 from dlspec_ray.sweeps.plan import SweepPlan, SweepTask
 
@@ -155,7 +156,7 @@ def _run_one(
         message = str(exc) if isinstance(exc, DLSpecError) else f"{type(exc).__name__}: {exc}"
         return {"status": "failed", "error": message, "seconds": time.perf_counter() - started}
     return {
-        "status": result.summary.get("status", "ok"),
+        "status": result.run_summary.status,
         "summary": result.summary,
         "run_dir": run_dir,
         "seconds": time.perf_counter() - started,
@@ -215,7 +216,7 @@ def _write_results(
                 "reference": task.reference.ref if task.reference else None,
                 "status": outcome["status"],
                 "error": outcome.get("error"),
-                "run_id": summary.get("run_id") if summary else None,
+                "run_id": RunSummary.from_dict(summary).run_id if summary else None,
                 "run_dir": task.label if summary else None,
                 "seconds": round(float(outcome.get("seconds", 0.0)), 3),
             }
@@ -285,13 +286,13 @@ class _Display:
                 reason = first[0] if first else ""
                 self._write(f"{self._count()} FAILED {task.label} ({seconds:.1f} s): {reason}")
                 return
-            summary = outcome["summary"]
-            top1 = (summary.get("accuracy") or {}).get("top1")
+            run = RunSummary.from_dict(outcome["summary"])
+            top1 = run.accuracy.get("top1")
             acc = f"top1 {top1:.4f}  " if isinstance(top1, float) else ""
             status = "" if outcome["status"] == "ok" else f"  [{outcome['status']}]"
             self._write(
                 f"{self._count()} done   {task.label}: {acc}"
-                f"{summary.get('throughput_sps', 0.0):,.0f} samples/s ({seconds:.1f} s){status}"
+                f"{run.throughput_sps or 0.0:,.0f} samples/s ({seconds:.1f} s){status}"
             )
 
     def _count(self) -> str:

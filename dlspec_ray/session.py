@@ -520,7 +520,6 @@ class Session:
         """Write where the run ran (``environment.json``: the package lock, the machines) and
         what it read (``artifacts.json``: each artifact's source, checksum and fetch time);
         returns the summary's ``environment``, which names the lock by its digest."""
-        import ray
 
         environment = {k: v for k, v in pool.environment.items() if k != "lock"}
         environment["nodes"] = sorted(set(pool.node_ids))
@@ -531,9 +530,9 @@ class Session:
             ENVIRONMENT_NAME,
             {"environment": environment, "lock": lock, "machines": pool.machines},
         )
-        first = next(iter(data.values()), None)
-        dataset = ray.get(first.provenance.remote()) if first is not None else []
-        output.write_json(ARTIFACTS_NAME, {"model": pool.artifacts, "dataset": dataset})
+        output.write_json(
+            ARTIFACTS_NAME, {"model": pool.artifacts, "dataset": _dataset_provenance(data)}
+        )
         return environment
 
     def _timed_passes(
@@ -639,6 +638,20 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _dataset_provenance(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dataset's sources as a node that is still there fetched them; every node's copy
+    has the same checksums, and a node may have been lost during the run."""
+    import ray
+    from ray.exceptions import RayError
+
+    for actor in data.values():
+        try:
+            return ray.get(actor.provenance.remote(), timeout=60)
+        except (RayError, TimeoutError):
+            continue  # that node is gone
+    return []
 
 
 def _failed_rows(data: dict[str, Any], outcome: Any, sink: Any, why: str) -> Any:

@@ -42,3 +42,23 @@ def test_a_dataset_without_checksums_is_read_again_by_the_next_run(
         )
         assert result.summary["unverified_sources"] == ["images"]
         assert session._data == {}
+
+
+def test_the_datasets_provenance_comes_from_a_node_that_is_still_there(ray_session):
+    """artifacts.json is written after the stream; the first node's copy may be gone by
+    then (a lost node), so the next node's is asked."""
+    from dlspec_ray.session import _dataset_provenance
+
+    @ray.remote(num_cpus=0)
+    class Copy:
+        def __init__(self, name):
+            self.name = name
+
+        def provenance(self):
+            return [{"name": self.name}]
+
+    lost, kept = Copy.remote("lost"), Copy.remote("kept")
+    ray.get([lost.provenance.remote(), kept.provenance.remote()])
+    ray.kill(lost, no_restart=True)
+    assert _dataset_provenance({"node-a": lost, "node-b": kept}) == [{"name": "kept"}]
+    ray.kill(kept, no_restart=True)

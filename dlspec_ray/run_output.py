@@ -35,6 +35,7 @@ from dlspec_ray.results.ledger import LEDGER_NAME, LedgerEntry
 from dlspec_ray.results.parquet_io import SAMPLES_DIR
 from dlspec_ray.results.run_dir import check_out_dir, keep_incomplete, publish
 from dlspec_ray.results.run_identity import RunIdentity
+from dlspec_ray.results.run_summary import RunFacts
 from dlspec_ray.results.trace import TRACE_NAME, TraceFile
 from dlspec_ray.resume import IncompleteRun
 
@@ -167,7 +168,7 @@ class RunOutput:
         environment: dict[str, Any],
         wall_s: float,
         started_at: datetime,
-        extra: dict[str, Any],
+        facts: RunFacts,
         passes: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Summarise the shards (streaming over them) and write ``summary.json`` last.
@@ -194,7 +195,7 @@ class RunOutput:
             warmup=opts.warmup,
             subset_of=plan.index.subset_of if plan.index is not None else None,
         )
-        summary.update(extra)
+        summary.update(facts.as_dict())
         if passes:
             first = {k: summary[k] for k in ("throughput_sps", "wall_s", "latency_ms")}
             summary["repeats"] = repeat_summary([first, *passes])

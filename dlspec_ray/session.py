@@ -372,6 +372,7 @@ class Session:
         """Start (or reuse) host actors, stream every shard through them, write the summary."""
         import ray
 
+        from dlspec_ray.results.run_summary import RunFacts
         from dlspec_ray.results.shards import ShardBuilder
         from dlspec_ray.runtime import run_shards
         from dlspec_ray.runtime.pool import HOST_ACTOR_RESTARTS
@@ -472,47 +473,53 @@ class Session:
         passes = self._timed_passes(plan, pool, pre_pool, data) if opts.repeats > 1 else []
         if passes:
             phases.mark("repeats")
-        extra = {
-            "batches_per_call": plan.batches_per_call,
-            "max_errors": opts.max_errors,
-            "limit": opts.limit,
-            "resources": pool.request.as_dict(),
-            "ray": {
-                "embedded": self.connection.embedded,
-                "local_head": self.connection.head,
-                "version": ray.__version__,
-            },
-            "shards": len(plan.shards),
-            "faults": counts.as_dict(),
-        }
-        if pre_pool is not None:
-            extra["pre_actors"] = {
-                "count": len(pre_pool.actors),
-                "resources": pre_pool.request.as_dict(),
-                "nodes": sorted(set(pre_pool.node_ids)),
-            }
-        if first_result_at is not None:
-            # From the start of the call to the first shard's result: what a user waits for.
-            extra["first_result_s"] = round(first_result_at - phases.started, 6)
-        if plan.index.unverified:
-            extra["unverified_sources"] = list(plan.index.unverified)
+        stage_outputs = None
         if opts.keep_stage_outputs:
             from dlspec_ray.run_output import STAGE_OUTPUTS_DIR
 
             batches = -(-plan.index.samples // opts.batch_size)
-            extra["stage_outputs"] = {
+            stage_outputs = {
                 "batches": min(opts.keep_stage_outputs, batches),
                 "folder": STAGE_OUTPUTS_DIR,
             }
-        if plan.host.setup:
-            extra["host_setup"] = {"commands": list(plan.host.setup), "actors": pool.host_setup}
+        facts = RunFacts(
+            batches_per_call=plan.batches_per_call,
+            max_errors=opts.max_errors,
+            limit=opts.limit,
+            resources=pool.request.as_dict(),
+            ray={
+                "embedded": self.connection.embedded,
+                "local_head": self.connection.head,
+                "version": ray.__version__,
+            },
+            shards=len(plan.shards),
+            faults=counts.as_dict(),
+            # From the start of the call to the first shard's result: what a user waits for.
+            first_result_s=(
+                round(first_result_at - phases.started, 6) if first_result_at is not None else None
+            ),
+            unverified_sources=tuple(plan.index.unverified),
+            pre_actors=None
+            if pre_pool is None
+            else {
+                "count": len(pre_pool.actors),
+                "resources": pre_pool.request.as_dict(),
+                "nodes": sorted(set(pre_pool.node_ids)),
+            },
+            stage_outputs=stage_outputs,
+            host_setup=(
+                {"commands": list(plan.host.setup), "actors": pool.host_setup}
+                if plan.host.setup
+                else None
+            ),
+        )
         environment = self._describe_run(output, pool, data)
         return output.finish(
             plan,
             environment=environment,
             wall_s=wall_s,
             started_at=started_at,
-            extra=extra,
+            facts=facts,
             passes=passes,
         )
 

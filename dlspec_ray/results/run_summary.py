@@ -10,7 +10,7 @@ have is None or empty here, never a KeyError. ``check_summary`` is the strict ch
 
 from __future__ import annotations
 
-__all__ = ["ManifestRef", "RunSummary", "StageLatency"]
+__all__ = ["ManifestRef", "RunFacts", "RunSummary", "StageLatency"]
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -126,6 +126,47 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.data)
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the runtime knows of a run and the rows do not: how it was cut up and placed,
+    the Ray it ran on, what went wrong on the way. The session hands these to the run's
+    output, which writes them into summary.json beside what it summarises from the rows;
+    a field that does not apply (no pre-process actors, say) is left out of the file."""
+
+    batches_per_call: int
+    max_errors: int
+    limit: int | None
+    resources: dict[str, float]
+    ray: dict[str, Any]
+    shards: int
+    faults: dict[str, int]
+    first_result_s: float | None = None
+    unverified_sources: tuple[str, ...] = ()
+    pre_actors: dict[str, Any] | None = None
+    stage_outputs: dict[str, Any] | None = None
+    host_setup: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "batches_per_call": self.batches_per_call,
+            "max_errors": self.max_errors,
+            "limit": self.limit,
+            "resources": dict(self.resources),
+            "ray": dict(self.ray),
+            "shards": self.shards,
+            "faults": dict(self.faults),
+        }
+        optional = {
+            "first_result_s": self.first_result_s,
+            "unverified_sources": list(self.unverified_sources) or None,
+            "pre_actors": self.pre_actors,
+            "stage_outputs": self.stage_outputs,
+            "host_setup": self.host_setup,
+        }
+        data.update({k: v for k, v in optional.items() if v is not None})
+        return data
 
 
 def _known(values: Mapping[str, Any], cls: type) -> dict[str, Any]:

@@ -31,3 +31,18 @@ def test_fields_a_run_does_not_have_are_empty_not_errors():
     assert summary.task["model"] is None and summary.reference_verdict is None
     assert not summary.passed
     assert RunSummary.from_dict({}, run_id="folder-name").run_id == "folder-name"
+
+
+def test_run_facts_leave_out_what_does_not_apply():
+    from dlspec_ray.results.run_summary import RunFacts
+
+    facts = RunFacts(
+        batches_per_call=2, max_errors=0, limit=None, resources={"CPU": 1.0},
+        ray={"embedded": True}, shards=4, faults={"shard_retries": 0},
+    )  # fmt: skip
+    data = facts.as_dict()
+    assert data["batches_per_call"] == 2 and data["limit"] is None and data["shards"] == 4
+    for absent in ("first_result_s", "unverified_sources", "pre_actors", "stage_outputs"):
+        assert absent not in data
+    with_them = RunFacts(**{**facts.__dict__, "unverified_sources": ("images",)}).as_dict()
+    assert with_them["unverified_sources"] == ["images"]

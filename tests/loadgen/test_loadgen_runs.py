@@ -69,6 +69,7 @@ def test_accuracy_mode_equals_an_ordinary_evaluation(mnist_task, tmp_path, ray_s
         batch_size=64,
         limit=LIMIT,
         progress=False,
+        out=tmp_path / "ordinary",  # not the default runs/ of the folder the suite runs in
     )
     assert result.performance is None and result.valid is None
     assert result.accuracy.responses == result.accuracy.samples == LIMIT

@@ -156,3 +156,22 @@ def test_kept_stage_outputs_are_the_tensors_the_digests_were_taken_of(
         ]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stage_outputs"] == {"batches": 2, "folder": "stage_outputs"}
+
+
+def test_a_run_in_object_storage_reproduces_from_its_uri(mnist_manifests, s3_env, tmp_path, capsys):
+    """run.json and the manifest copies are read through the storage layer (the model's
+    copy, not in the catalog, is downloaded); the local S3 server stands in for a bucket."""
+    mnist_manifests.edit("model", "description: >-", "description: >-\n  A local variant.")
+    uri = f"s3://{s3_env.make_bucket()}/runs/original"
+    argv = mnist_manifests.run_args("--limit", "256", "--out", uri)
+    assert main(argv) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    again = ["reproduce", uri, "--out", str(tmp_path / "again"), "--json"]
+    # A copy from a bucket is someone else's code: inline, it runs only when trusted.
+    assert main(again) == 2
+    assert "outside the trusted roots" in capsys.readouterr().err
+    assert main([*again, "--trust"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["sources"]["model"] == "copy" and done["passed"] is True
+    assert done["comparison"]["compared"] == 256
+    assert done["comparison"]["divergence"]["max_abs_diff"] == 0.0

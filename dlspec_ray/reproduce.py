@@ -125,11 +125,13 @@ class Reproduction:
         return "\n".join(lines) + "\n"
 
 
-def task_of(run_dir: Any, *, scratch: Path) -> tuple[dict[str, Any], dict[str, str], RunIdentity]:
+def task_of(
+    run_dir: Any, *, scratch: Path, roots: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], dict[str, str], RunIdentity]:
     """The manifests the run at ``run_dir`` ran with (kind -> manifest), where each came
-    from, and its ``run.json``. Copies are read from the run directory (through
-    ``scratch`` when it is in object storage)."""
-    from dlspec_ray.spec.catalog import Catalog
+    from, and its ``run.json``. The catalog holds the run's own manifest roots and
+    ``roots``; copies are read from the run directory (through ``scratch`` when it is in
+    object storage)."""
     from dlspec_ray.spec.loader import load_manifest_text
 
     location = as_location(run_dir) if not isinstance(run_dir, StorageLocation) else run_dir
@@ -139,7 +141,7 @@ def task_of(run_dir: Any, *, scratch: Path) -> tuple[dict[str, Any], dict[str, s
             "dlspec-ray run (an interrupted one is finished with run --resume)"
         )
     identity = RunIdentity.read(location)
-    catalog = Catalog.default(extra_roots=[Path(r) for r in identity.roots])
+    catalog = _catalog(identity, roots)
     manifests: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for kind in _KINDS:
@@ -189,7 +191,7 @@ def reproduce(
     from dlspec_ray.evaluation import evaluate
 
     with tempfile.TemporaryDirectory(prefix="dlspec-ray-reproduce-") as scratch:
-        manifests, sources, identity = task_of(run_dir, scratch=Path(scratch))
+        manifests, sources, identity = task_of(run_dir, scratch=Path(scratch), roots=manifest_roots)
         varied: dict[str, str] = {}
         notes: list[str] = []
         for kind, given in (("software", software), ("hardware", hardware)):
@@ -244,10 +246,9 @@ def _model_for(model: Any, software: str, identity: RunIdentity, roots: tuple[st
     manifest for that framework with the same graph (an artifact of the same checksum):
     mnist-8 on onnxruntime becomes mnist-8-onnx-reference for the ONNX reference evaluator.
     The stage code differs by framework; the network is the same bytes."""
-    from dlspec_ray.spec.catalog import Catalog
     from dlspec_ray.task import software_fits
 
-    catalog = Catalog.default(extra_roots=[Path(r) for r in (*identity.roots, *roots)])
+    catalog = _catalog(identity, roots)
     chosen = catalog.resolve(software, "software")
     if software_fits(model, chosen):
         return model
@@ -265,6 +266,13 @@ def _model_for(model: Any, software: str, identity: RunIdentity, roots: tuple[st
             "that framework) to a manifest folder"
         )
     return min(variants, key=lambda m: m.ref)
+
+
+def _catalog(identity: RunIdentity, roots: tuple[str, ...]) -> Any:
+    """The catalog of the default roots, the run's own manifest roots and ``roots``."""
+    from dlspec_ray.spec.catalog import Catalog
+
+    return Catalog.default(extra_roots=[Path(r) for r in (*identity.roots, *roots)])
 
 
 def _from_catalog(catalog: Any, entry: dict[str, str], kind: str) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -175,3 +176,23 @@ def test_a_run_in_object_storage_reproduces_from_its_uri(mnist_manifests, s3_env
     assert done["sources"]["model"] == "copy" and done["passed"] is True
     assert done["comparison"]["compared"] == 256
     assert done["comparison"]["divergence"]["max_abs_diff"] == 0.0
+
+
+def test_a_manifest_with_no_copy_is_found_in_the_roots_given(mnist_manifests, tmp_path, capsys):
+    """The refusal says to add the folder that holds the manifest with --roots; it does."""
+    # A manifest of its own (id and name), so that it stands beside the shipped mnist-8.
+    mnist_manifests.edit("model", "id: e0b800cb-f477-4b52-b88f-57ef5c2f8694", f"id: {uuid4()}")
+    mnist_manifests.edit("model", "name: mnist-8\n", "name: mnist-8-local\n")
+    out = tmp_path / "run"
+    assert main(mnist_manifests.run_args("--limit", "64", "--out", str(out))) == 0
+    (out / "manifests" / "model.yaml").unlink()
+    identity = json.loads((out / "run.json").read_text())
+    identity["manifests"]["model"]["copy"] = ""
+    (out / "run.json").write_text(json.dumps(identity))
+    capsys.readouterr()
+    again = ["reproduce", str(out), "--out", str(tmp_path / "again"), "--json"]
+    assert main(again) == 2
+    assert "add the folder that holds it with --roots" in capsys.readouterr().err
+    assert main([*again, "--roots", str(mnist_manifests.root / "models")]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["sources"]["model"] == "catalog" and done["passed"] is True

@@ -239,11 +239,8 @@ class Session:
 
             end_warm_actors("pre")
         # Pre-process actors first: they are pinned, and the host actors take what is left.
-        pools = {
-            key: self.pool(*w, key=key, what=what, ready_timeout_s=timeout)
-            for key, w in reversed(list(zip(keys, wanted, strict=True)))
-        }
-        return pools[keys[0]], pools[keys[1]] if pre is not None else None
+        pre_pool = self.pool(*wanted[1], what=what, ready_timeout_s=timeout) if pre else None
+        return self.pool(*host, what=what, ready_timeout_s=timeout), pre_pool
 
     def pool(
         self,
@@ -252,7 +249,6 @@ class Session:
         count: int,
         pinned: Sequence[str | None] | None = None,
         *,
-        key: tuple[Any, ...],
         what: str,
         ready_timeout_s: float,
     ) -> HostPool:
@@ -260,6 +256,7 @@ class Session:
         from dlspec_ray.runtime import start_pool
 
         self.connection  # noqa: B018 - connect before placing actors
+        key = _pool_key(spec, requests, count, pinned)
         pool = (self._warm if self.connection.head else self._pools).get(key)
         if pool is not None and pool.alive():
             return pool
@@ -527,7 +524,6 @@ class Session:
         """Write where the run ran (``environment.json``: the package lock, the machines) and
         what it read (``artifacts.json``: each artifact's source, checksum and fetch time);
         returns the summary's ``environment``, which names the lock by its digest."""
-
         environment = {k: v for k, v in pool.environment.items() if k != "lock"}
         environment["nodes"] = sorted(set(pool.node_ids))
         lock = pool.environment.get("lock") or {}

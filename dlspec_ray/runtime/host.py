@@ -106,7 +106,7 @@ class HostActor:
         self.host_setup = run_setup_commands(spec.setup)
         self.setup_failed_in = "load"
         self.environment = make_environment(
-            spec.environment, spec.software, placement=_placement(spec)
+            spec.environment, spec.software, placement=_placement(spec, self.where.actor)
         )
         self.chain = StageChain(self.environment, Watchdog(spec.stage_timeout_s))
         started = time.perf_counter()
@@ -261,16 +261,14 @@ def _actor_id() -> str:
         return ""
 
 
-def _placement(spec: HostSpec) -> Placement:
+def _placement(spec: HostSpec, actor: str) -> Placement:
     """What the environment must know of this actor: its GPUs, its limits, its identity."""
     gpu_ids: tuple[str, ...] = ()
-    actor = ""
     try:
         import ray
 
         if ray.is_initialized():
             gpu_ids = tuple(str(g) for g in ray.get_gpu_ids())
-            actor = ray.get_runtime_context().get_actor_id() or ""
     except Exception:
         pass
     return Placement(

@@ -324,11 +324,9 @@ def run_shards(
             result = ray.get(ref)
         except RayError as exc:
             # Which actor died: a pre-process actor's death names it; else the host's.
-            dead = getattr(exc, "actor_id", None) if isinstance(exc, RayActorError) else None
+            dead = exc.actor_id if isinstance(exc, RayActorError) else None
             culprit = pres.index_of(dead) if pres is not None else None
-            group, index = (
-                (pres, culprit) if pres and culprit is not None else (hosts, attempt.slot)
-            )
+            group, index = (hosts, attempt.slot) if culprit is None else (pres, culprit)
             release(attempt)
             if index in group.alive:
                 yield from lose(group, index, attempt, f"{_dead(group)} died: {exc}")

@@ -46,22 +46,9 @@ _TAIL_CHARS = 20_000
 
 def machine() -> dict[str, object]:
     """What the figures depend on besides the code: the CPU, cores, memory and versions."""
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = int(line.split()[1]) * 1024
-                break
-    except OSError:
-        pass
+    from dlspec_ray.hardware.machine import describe_machine
+
+    host = describe_machine()  # what a run directory records of its machine, too
     versions = {}
     for name in _PACKAGES:
         try:
@@ -72,10 +59,10 @@ def machine() -> dict[str, object]:
         ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
     return {
-        "cpu": cpu or platform.processor(),
+        "cpu": host["cpu_model"],
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)),
-        "memory_bytes": memory,
+        "memory_bytes": host["memory_bytes"],
         "platform": platform.platform(),
         "python": platform.python_version(),
         "packages": versions,

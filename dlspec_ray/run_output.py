@@ -35,7 +35,7 @@ from dlspec_ray.results.ledger import LEDGER_NAME, LedgerEntry
 from dlspec_ray.results.parquet_io import SAMPLES_DIR
 from dlspec_ray.results.run_dir import check_out_dir, keep_incomplete, publish
 from dlspec_ray.results.run_identity import RunIdentity
-from dlspec_ray.results.run_summary import RunFacts
+from dlspec_ray.results.run_summary import RunFacts, RunOutcome, RunSummary
 from dlspec_ray.results.trace import TRACE_NAME, TraceFile
 from dlspec_ray.resume import IncompleteRun
 
@@ -170,18 +170,17 @@ class RunOutput:
         started_at: datetime,
         facts: RunFacts,
         passes: list[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
+    ) -> RunSummary:
         """Summarise the shards (streaming over them) and write ``summary.json`` last.
 
         ``passes``: the timed-only passes of ``--repeats`` after the first, each
         ``{"throughput_sps", "wall_s", "latency_ms"}``; summarised with the first.
         """
         from dlspec_ray.results.metrics import repeat_summary
-        from dlspec_ray.results.reference import with_finite_check
         from dlspec_ray.results.summary import summarise, write_summary
 
         opts = plan.options
-        summary = summarise(
+        measured = summarise(
             self.target,
             run_id=plan.run_id,
             task=plan.task.manifests(),
@@ -195,28 +194,24 @@ class RunOutput:
             warmup=opts.warmup,
             subset_of=plan.index.subset_of if plan.index is not None else None,
         )
-        summary.update(facts.as_dict())
-        if passes:
-            first = {k: summary[k] for k in ("throughput_sps", "wall_s", "latency_ms")}
-            summary["repeats"] = repeat_summary([first, *passes])
-        summary["nonfinite_samples"] = self.nonfinite
-        summary["quarantine"] = self._quarantine()
-        if self.kept:
-            summary["resumed"] = {
-                "shards_kept": self.kept,
-                "shards_run": len(self.done) - self.kept,
-            }
-        if self.duplicates:
-            summary["duplicate_results_dropped"] = self.duplicates
-        if summary.get("reference"):
-            summary["reference"] = with_finite_check(summary["reference"], self.nonfinite)
-        summary["status"] = _status(summary, opts.max_errors)
+        first = {k: measured[k] for k in ("throughput_sps", "wall_s", "latency_ms")}
         self.phases.mark("summarise")
-        summary["phases_s"] = self.phases.seconds
         if self._log:
             self.target.child(STAGE_LOG_NAME).write_text("".join(self._log))
-        if self.trace is not None:
-            summary["trace"] = self._finish_trace(self.trace)
+        outcome = RunOutcome(
+            nonfinite_samples=self.nonfinite,
+            quarantine=self._quarantine(),
+            phases_s=self.phases.seconds,
+            repeats=repeat_summary([first, *passes]) if passes else None,
+            resumed=(
+                {"shards_kept": self.kept, "shards_run": len(self.done) - self.kept}
+                if self.kept
+                else None
+            ),
+            duplicate_results_dropped=self.duplicates,
+            trace=self._finish_trace(self.trace) if self.trace is not None else None,
+        )
+        summary = RunSummary.compose(measured, facts, outcome)
         write_summary(self.target, summary)
         return summary
 
@@ -472,12 +467,3 @@ def _file_entry(written: Any) -> dict[str, Any]:
         "sha256": written.sha256,
         "bytes": written.size,
     }
-
-
-def _status(summary: dict[str, Any], max_errors: int) -> str:
-    if summary["errors"]["count"] > max_errors:
-        return "error_budget_exceeded"
-    reference = summary.get("reference")
-    if reference and reference["verdict"] != "PASS":
-        return "reference_failed"
-    return "ok"

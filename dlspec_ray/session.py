@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from dlspec_ray.hardware import ActorResources
     from dlspec_ray.options import RunOptions
     from dlspec_ray.results.run_result import EvaluationResult
+    from dlspec_ray.results.run_summary import RunSummary
     from dlspec_ray.resume import IncompleteRun
     from dlspec_ray.runtime import HostPool, HostSpec, RayConnection, ReadSpec
     from dlspec_ray.stages import DatasetIndex
@@ -363,9 +364,9 @@ class Session:
             why_not = index_run(output.final)
             if why_not:
                 print(f"dlspec-ray: {why_not}", file=sys.stderr)
-        return EvaluationResult(summary=summary, out_dir=output.final)
+        return EvaluationResult(summary=summary.as_dict(), out_dir=output.final)
 
-    def _stream(self, plan: Plan, output: Any) -> dict[str, Any]:
+    def _stream(self, plan: Plan, output: Any) -> RunSummary:
         """Start (or reuse) host actors, stream every shard through them, write the summary."""
         import ray
 

@@ -1,16 +1,24 @@
-"""``RunSummary``: summary.json as a typed object, the one definition its readers go through.
+"""``RunSummary``: summary.json as a typed object, the one definition its readers and its
+writer go through.
 
 The summary is written as JSON (its fields are the versioned JSON Schema in
 ``schemas/summary.schema.json``). Readers (the results index, comparisons, sweeps'
-tables, plots, ``reproduce``) used to pick it apart with string keys and their own
-defaults; they read this instead, so a field is named and defaulted once. Built from
-any summary a dlspec-ray version wrote, LoadGen's included: a field a run does not
-have is None or empty here, never a KeyError. ``check_summary`` is the strict check.
+tables, plots, the terminal table, ``reproduce``) used to pick it apart with string
+keys and their own defaults; they read this instead, so a field is named and
+defaulted once. Built from any summary a dlspec-ray version wrote, LoadGen's
+included: a field a run does not have is None or empty here, never a KeyError.
+``check_summary`` is the strict check.
+
+A run's summary is written in three parts, each from the layer that knows it: what
+the rows measured (``results.summary.summarise``), what the runtime knows of the run
+(``RunFacts``) and how the run ended (``RunOutcome``). ``RunSummary.compose`` is the
+one place they meet, and it decides the run's ``status``; ``as_dict`` is what
+``summary.json`` holds.
 """
 
 from __future__ import annotations
 
-__all__ = ["ManifestRef", "RunFacts", "RunSummary", "StageLatency"]
+__all__ = ["ManifestRef", "RunFacts", "RunOutcome", "RunSummary", "StageLatency", "run_status"]
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,16 +37,25 @@ class ManifestRef:
     id: str | None
     name: str | None
     version: str | None
+    # The ref as written, which names the manifest where the summary has only a ref.
+    given: str | None = field(default=None, compare=False)
 
     @property
     def ref(self) -> str:
-        return f"{self.name}@{self.version}" if self.name else str(self.id or "?")
+        if self.name:
+            return f"{self.name}@{self.version}"
+        return str(self.given or self.id or "?")
+
+    @property
+    def label(self) -> str:
+        """The ref, and the manifest's id where that says more (a terminal's task lines)."""
+        return f"{self.ref}  ({self.id})" if self.id and self.id != self.ref else self.ref
 
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any] | None) -> ManifestRef | None:
         if not entry:
             return None
-        return cls(entry.get("id"), entry.get("name"), entry.get("version"))
+        return cls(entry.get("id"), entry.get("name"), entry.get("version"), entry.get("ref"))
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,22 @@ class RunSummary:
     started_at: str
     finished_at: str
     reference_verdict: str | None
+    version: str | None = None
+    evaluated_samples: int | None = None
+    labelled_samples: int | None = None
+    subset_of: int | None = None
+    actors: int | None = None
+    warmup_batches: int = 0
+    nonfinite_samples: int = 0
+    error_batches: int = 0
+    # The first distinct error messages: {"message", "batches", "samples", "batch_ids"}.
+    error_messages: tuple[dict[str, Any], ...] = ()
+    # {"low", "high"} per accuracy metric.
+    accuracy_ci95: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The reference check as written: {"reference", "verdict", "checks": [...]}.
+    reference: dict[str, Any] | None = None
+    # --repeats: {"passes", "throughput_sps": {...}, "latency_ms": {...}}.
+    repeats: dict[str, Any] | None = None
     # The whole summary as written, for the fields without an attribute here.
     data: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
@@ -79,13 +112,14 @@ class RunSummary:
         task = data.get("task") or {}
         latency = data.get("latency_ms") or {}
         reference = data.get("reference") or {}
+        errors = data.get("errors") or {}
         return cls(
             run_id=str(data.get("run_id") or run_id),
             status=str(data.get("status", "ok")),
             task={kind: ManifestRef.from_dict(task.get(kind)) for kind in TASK_KINDS},
             environment=dict(data.get("environment") or {}),
             samples=data.get("samples"),
-            errors=int((data.get("errors") or {}).get("count") or 0),
+            errors=int(errors.get("count") or 0),
             accuracy=dict(data.get("accuracy") or {}),
             latency_ms={
                 stage: StageLatency(**_known(latency[stage], StageLatency))
@@ -98,8 +132,34 @@ class RunSummary:
             started_at=str(data.get("started_at", "")),
             finished_at=str(data.get("finished_at", "")),
             reference_verdict=reference.get("verdict"),
+            version=data.get("dlspec_ray_version"),
+            evaluated_samples=data.get("evaluated_samples"),
+            labelled_samples=data.get("labelled_samples"),
+            subset_of=data.get("subset_of"),
+            actors=data.get("actors"),
+            warmup_batches=int(data.get("warmup_batches") or 0),
+            nonfinite_samples=int(data.get("nonfinite_samples") or 0),
+            error_batches=int(errors.get("batches") or 0),
+            error_messages=tuple(dict(m) for m in errors.get("messages") or ()),
+            accuracy_ci95=dict(data.get("accuracy_ci95") or {}),
+            reference=dict(reference) if reference else None,
+            repeats=dict(data["repeats"]) if data.get("repeats") else None,
             data=dict(data),
         )
+
+    @classmethod
+    def compose(
+        cls, measured: Mapping[str, Any], facts: RunFacts, outcome: RunOutcome
+    ) -> RunSummary:
+        """A finished run's summary: what its rows measured, then what the runtime knows of
+        it, then how it ended. The status is decided here, from all three."""
+        from dlspec_ray.results.reference import with_finite_check
+
+        data: dict[str, Any] = {**measured, **facts.as_dict(), **outcome.as_dict()}
+        if data.get("reference"):
+            data["reference"] = with_finite_check(data["reference"], outcome.nonfinite_samples)
+        data["status"] = run_status(data, facts.max_errors)
+        return cls.from_dict(data)
 
     @classmethod
     def read(cls, run_dir: Location) -> RunSummary:
@@ -126,6 +186,47 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.data)
+
+
+def run_status(summary: Mapping[str, Any], max_errors: int) -> str:
+    """``ok``, or why the run failed: its error budget, then its reference check."""
+    if int((summary.get("errors") or {}).get("count") or 0) > max_errors:
+        return "error_budget_exceeded"
+    reference = summary.get("reference")
+    if reference and reference.get("verdict") != "PASS":
+        return "reference_failed"
+    return "ok"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, as its output (``RunOutput``) saw it: the passes beyond the first,
+    what was kept from an earlier attempt or dropped as a duplicate, what went to
+    quarantine, where the time went, and its trace."""
+
+    nonfinite_samples: int
+    quarantine: dict[str, Any]
+    phases_s: dict[str, float]
+    repeats: dict[str, Any] | None = None
+    resumed: dict[str, int] | None = None
+    duplicate_results_dropped: int = 0
+    trace: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "nonfinite_samples": self.nonfinite_samples,
+            "quarantine": dict(self.quarantine),
+        }
+        optional = {
+            "repeats": self.repeats,
+            "resumed": self.resumed,
+            "duplicate_results_dropped": self.duplicate_results_dropped or None,
+        }
+        data.update({k: v for k, v in optional.items() if v is not None})
+        data["phases_s"] = dict(self.phases_s)
+        if self.trace is not None:
+            data["trace"] = dict(self.trace)
+        return data
 
 
 @dataclass(frozen=True)

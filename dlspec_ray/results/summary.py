@@ -56,6 +56,7 @@ from dlspec_ray.results.metrics import (
 )
 from dlspec_ray.results.parquet_io import SUMMARY_NAME, iter_shards
 from dlspec_ray.results.reference import ReferenceTally, check_reference
+from dlspec_ray.results.run_summary import RunSummary
 from dlspec_ray.results.schema import SCHEMA_VERSION
 from dlspec_ray.results.storage import Location, StorageLocation, as_location
 from dlspec_ray.spec.types import Manifest, ReferenceLog
@@ -415,125 +416,80 @@ class ErrorTally:
         }
 
 
-def write_summary(out_dir: Location, summary: Mapping[str, Any]) -> Path | StorageLocation:
+def write_summary(
+    out_dir: Location, summary: RunSummary | Mapping[str, Any]
+) -> Path | StorageLocation:
     """Write ``out_dir/summary.json`` atomically; strict JSON (no NaN).
 
     Returns the file: a ``Path`` for a local run directory, else its ``StorageLocation``.
     """
+    data = summary.as_dict() if isinstance(summary, RunSummary) else summary
     location = as_location(out_dir).child(SUMMARY_NAME)
-    location.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    location.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
     return location.local_path if location.is_local else location
 
 
-def format_summary_table(summary: Mapping[str, Any]) -> str:
+def format_summary_table(summary: RunSummary | Mapping[str, Any]) -> str:
     """The human-readable report of a summary, for a terminal (plain text, aligned)."""
+    s = summary if isinstance(summary, RunSummary) else RunSummary.from_dict(summary)
     lines: list[str] = []
-    run_id = summary.get("run_id", "?")
-    version = summary.get("dlspec_ray_version")
-    lines.append(f"dlspec-ray run {run_id}" + (f"  (dlspec-ray {version})" if version else ""))
+    version = f"  (dlspec-ray {s.version})" if s.version else ""
+    lines.append(f"dlspec-ray run {s.run_id or '?'}{version}")
     lines.append("")
-    task = summary.get("task") or {}
-    env = summary.get("environment") or {}
-    rows = [[kind, _ref_of(task.get(kind))] for kind in TASK_KINDS if task.get(kind)]
-    if env:
-        rows.append(["environment", _environment_line(env)])
-    rows.append(["started", f"{summary.get('started_at', '-')}"])
-    rows.append(["finished", f"{summary.get('finished_at', '-')}"])
+    rows = [[kind, ref.label] for kind in TASK_KINDS if (ref := s.task.get(kind)) is not None]
+    if s.environment:
+        rows.append(["environment", _environment_line(s.environment)])
+    rows.append(["started", s.started_at or "-"])
+    rows.append(["finished", s.finished_at or "-"])
     lines += _render(rows, "ll", indent=2)
     lines.append("")
 
-    errors = summary.get("errors") or {}
-    samples = summary.get("samples", 0)
-    error_count = errors.get("count", 0)
-    acc = summary.get("accuracy") or {}
+    samples = s.samples or 0
     rows = [
         ["samples", _int(samples), ""],
-        ["errors", _int(error_count), _errors_note(errors, samples)],
+        ["errors", _int(s.errors), _errors_note(s.errors, s.error_batches, samples)],
     ]
-    if summary.get("nonfinite_samples"):
+    if s.nonfinite_samples:
         rows.append(
             [
                 "non-finite",
-                _int(summary["nonfinite_samples"]),
+                _int(s.nonfinite_samples),
                 "samples with NaN or inf outputs: the model's numbers are not to be trusted",
             ]
         )
-    if summary.get("subset_of"):
+    if s.subset_of:
         rows.append(
             [
                 "subset",
-                f"{_int(samples)} of {_int(summary['subset_of'])}",
+                f"{_int(samples)} of {_int(s.subset_of)}",
                 "--limit: the accuracy is this subset's, not the dataset's",
             ]
         )
-    intervals = summary.get("accuracy_ci95") or {}
-    for i, (name, value) in enumerate(sorted(acc.items(), key=lambda kv: _metric_order(kv[0]))):
+    ordered = sorted(s.accuracy.items(), key=lambda kv: _metric_order(kv[0]))
+    for i, (name, value) in enumerate(ordered):
         notes = []
-        if name in intervals:
-            notes.append(f"95% CI [{intervals[name]['low']:.4f}, {intervals[name]['high']:.4f}]")
-        if i == 0 and "labelled_samples" in summary:
-            notes.append(f"over {_int(summary['labelled_samples'])} labelled samples")
+        if name in s.accuracy_ci95:
+            low, high = s.accuracy_ci95[name]["low"], s.accuracy_ci95[name]["high"]
+            notes.append(f"95% CI [{low:.4f}, {high:.4f}]")
+        if i == 0 and s.labelled_samples is not None:
+            notes.append(f"over {_int(s.labelled_samples)} labelled samples")
         rows.append([name, f"{value:.4f}", ", ".join(notes)])
-    if not acc:
+    if not s.accuracy:
         rows.append(["accuracy", "-", "no labelled sample without an error"])
-    rows.append(["throughput", f"{summary.get('throughput_sps', 0.0):,.1f}", "samples/s"])
-    repeats = summary.get("repeats")
-    if repeats:
-        tp = repeats["throughput_sps"]
-        rows.append(
-            [
-                "repeats",
-                _int(repeats["passes"]),
-                f"passes; throughput median {tp['median']:,.1f} samples/s (min {tp['min']:,.1f}, "
-                f"max {tp['max']:,.1f}, spread {tp['spread']:.1%})",
-            ]
-        )
-        run_p50 = repeats["latency_ms"].get("run", {}).get("p50")
-        if run_p50:
-            rows.append(
-                [
-                    "",
-                    "",
-                    f"run p50 median {run_p50['median']:.3f} ms (min {run_p50['min']:.3f}, max "
-                    f"{run_p50['max']:.3f})",
-                ]
-            )
-    rows.append(["wall time", f"{summary.get('wall_s', 0.0):,.3f}", "s"])
-    if "batch_size" in summary:
-        rows.append(["batch size", _int(summary["batch_size"]), ""])
-    if "actors" in summary:
-        rows.append(["actors", _int(summary["actors"]), ""])
+    rows.append(["throughput", f"{s.throughput_sps or 0.0:,.1f}", "samples/s"])
+    rows += _repeat_rows(s.repeats)
+    rows.append(["wall time", f"{s.wall_s or 0.0:,.3f}", "s"])
+    if s.batch_size is not None:
+        rows.append(["batch size", _int(s.batch_size), ""])
+    if s.actors is not None:
+        rows.append(["actors", _int(s.actors), ""])
     lines += _render(rows, "lrl", indent=2)
 
-    latency = summary.get("latency_ms") or {}
     lines.append("")
-    if latency:
-        header = ["latency (ms)", "p50", "p90", "p99", "mean", "mean/sample"]
-        rows = [header]
-        for stage in STAGES:
-            st = latency.get(stage)
-            if not st:
-                continue
-            rows.append(
-                [
-                    stage,
-                    *(f"{st[q]:.3f}" for q in ("p50", "p90", "p99", "mean")),
-                    f"{st.get('mean_per_sample', math.nan):.4f}",
-                ]
-            )
-        lines += _render(rows, "lrrrrr", indent=2)
-        warmup = summary.get("warmup_batches") or 0
-        after = f" after the first {warmup:,} (--warmup)" if warmup else ""
-        lines.append(f"  (percentiles over batches{after}; mean/sample = stage time per sample)")
-    elif summary.get("warmup_batches"):
-        lines.append(f"  latency: no batch past the first {summary['warmup_batches']:,} (--warmup)")
-    else:
-        lines.append("  latency: no batch completed")
-
-    messages = errors.get("messages") or []
-    if messages:
+    lines += _latency_lines(s)
+    if s.error_messages:
         lines += ["", "  first errors"]
-    for entry in messages:
+    for entry in s.error_messages:
         ids = ", ".join(str(b) for b in entry.get("batch_ids", []))
         more = entry.get("batches", 0) - len(entry.get("batch_ids", []))
         if more > 0:
@@ -542,34 +498,81 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
         noun = "batch" if entry.get("batches", 0) == 1 else "batches"
         lines.append(f"    {noun} {ids}: {first_line}")
 
-    ref = summary.get("reference")
     lines.append("")
-    if ref:
-        lines.append(f"  reference {ref.get('reference', '')}: {ref.get('verdict', '?')}")
-        checks = ref.get("checks") or []
-        if checks:
-            rows = [["check", "expected", "actual", "delta", "tolerance", "result"]]
-            details: list[str] = []
-            for c in checks:
-                digits = _digits(c.get("tolerance"))
-                rows.append(
-                    [
-                        c.get("name", "?"),
-                        _num(c.get("expected"), digits),
-                        _num(c.get("actual"), digits),
-                        _num(c.get("delta"), digits, signed=True),
-                        _num(c.get("tolerance"), digits),
-                        _check_result(c),
-                    ]
-                )
-                if c.get("detail") and (not c.get("passed") or c.get("basis") == "skipped"):
-                    details.append(f"{c.get('name', '?')}: {c['detail']}")
-            lines += _render(rows, "lrrrrl", indent=4)
-            for detail in details:
-                lines.append(f"    - {detail}")
-    else:
-        lines.append("  reference: none given")
+    lines += _reference_lines(s.reference)
     return "\n".join(lines) + "\n"
+
+
+def _repeat_rows(repeats: Mapping[str, Any] | None) -> list[list[str]]:
+    if not repeats:
+        return []
+    tp = repeats["throughput_sps"]
+    rows = [
+        [
+            "repeats",
+            _int(repeats["passes"]),
+            f"passes; throughput median {tp['median']:,.1f} samples/s (min {tp['min']:,.1f}, "
+            f"max {tp['max']:,.1f}, spread {tp['spread']:.1%})",
+        ]
+    ]
+    run_p50 = repeats["latency_ms"].get("run", {}).get("p50")
+    if run_p50:
+        rows.append(
+            [
+                "",
+                "",
+                f"run p50 median {run_p50['median']:.3f} ms (min {run_p50['min']:.3f}, max "
+                f"{run_p50['max']:.3f})",
+            ]
+        )
+    return rows
+
+
+def _latency_lines(s: RunSummary) -> list[str]:
+    if not s.latency_ms:
+        if s.warmup_batches:
+            return [f"  latency: no batch past the first {s.warmup_batches:,} (--warmup)"]
+        return ["  latency: no batch completed"]
+    rows = [["latency (ms)", "p50", "p90", "p99", "mean", "mean/sample"]]
+    for stage in STAGES:
+        st = s.latency_ms.get(stage)
+        if st is None:
+            continue
+        times = (_num(st.get(q), 3) for q in ("p50", "p90", "p99", "mean"))
+        rows.append([stage, *times, _num(st.mean_per_sample, 4)])
+    after = f" after the first {s.warmup_batches:,} (--warmup)" if s.warmup_batches else ""
+    return [
+        *_render(rows, "lrrrrr", indent=2),
+        f"  (percentiles over batches{after}; mean/sample = stage time per sample)",
+    ]
+
+
+def _reference_lines(ref: Mapping[str, Any] | None) -> list[str]:
+    if not ref:
+        return ["  reference: none given"]
+    lines = [f"  reference {ref.get('reference', '')}: {ref.get('verdict', '?')}"]
+    checks = ref.get("checks") or []
+    if not checks:
+        return lines
+    rows = [["check", "expected", "actual", "delta", "tolerance", "result"]]
+    details: list[str] = []
+    for c in checks:
+        digits = _digits(c.get("tolerance"))
+        rows.append(
+            [
+                c.get("name", "?"),
+                _num(c.get("expected"), digits),
+                _num(c.get("actual"), digits),
+                _num(c.get("delta"), digits, signed=True),
+                _num(c.get("tolerance"), digits),
+                _check_result(c),
+            ]
+        )
+        if c.get("detail") and (not c.get("passed") or c.get("basis") == "skipped"):
+            details.append(f"{c.get('name', '?')}: {c['detail']}")
+    lines += _render(rows, "lrrrrl", indent=4)
+    lines += [f"    - {detail}" for detail in details]
+    return lines
 
 
 def _check_result(check: Mapping[str, Any]) -> str:
@@ -586,15 +589,6 @@ def _task_entry(value: Manifest | Mapping[str, Any] | str | None) -> dict[str, A
     if isinstance(value, Mapping):
         return dict(value)
     return {"ref": str(value)}
-
-
-def _ref_of(entry: Any) -> str:
-    if isinstance(entry, Mapping):
-        ref = entry.get("ref") or entry.get("id") or "?"
-        if entry.get("id") and entry.get("id") != ref:
-            return f"{ref}  ({entry['id']})"
-        return str(ref)
-    return str(entry)
 
 
 def _environment_line(env: Mapping[str, Any]) -> str:
@@ -614,12 +608,10 @@ def _environment_line(env: Mapping[str, Any]) -> str:
     return "  ".join(parts)
 
 
-def _errors_note(errors: Mapping[str, Any], samples: int) -> str:
-    count = errors.get("count", 0)
+def _errors_note(count: int, batches: int, samples: int) -> str:
     if not count:
         return ""
     share = count / samples if samples else 0.0
-    batches = errors.get("batches", 0)
     noun = "batch" if batches == 1 else "batches"
     return f"{share:.2%} of samples, in {_int(batches)} {noun}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from dlspec_ray.results.run_summary import ManifestRef, RunSummary, StageLatency
 
@@ -46,3 +47,68 @@ def test_run_facts_leave_out_what_does_not_apply():
         assert absent not in data
     with_them = RunFacts(**{**facts.__dict__, "unverified_sources": ("images",)}).as_dict()
     assert with_them["unverified_sources"] == ["images"]
+
+
+def _facts(max_errors: int = 0):
+    from dlspec_ray.results.run_summary import RunFacts
+
+    return RunFacts(
+        batches_per_call=1, max_errors=max_errors, limit=None, resources={"CPU": 1.0},
+        ray={"address": "local"}, shards=1, faults={"actors_lost": 0},
+    )  # fmt: skip
+
+
+def _measured(errors: int = 0, verdict: str | None = "PASS") -> dict:
+    reference = None if verdict is None else {"reference": "r@1", "verdict": verdict, "checks": []}
+    return {
+        "run_id": "r", "samples": 8, "errors": {"count": errors, "batches": 0, "messages": []},
+        "accuracy": {"top1": 0.5}, "latency_ms": {}, "reference": reference,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("errors", "max_errors", "verdict", "nonfinite", "status"),
+    [
+        (0, 0, "PASS", 0, "ok"),
+        (0, 0, None, 0, "ok"),
+        (1, 0, "PASS", 0, "error_budget_exceeded"),
+        (1, 1, "PASS", 0, "ok"),
+        (0, 0, "FAIL", 0, "reference_failed"),
+        # NaN outputs fail the reference check, whatever the accuracy was.
+        (0, 0, "PASS", 3, "reference_failed"),
+        (0, 0, None, 3, "ok"),
+    ],
+)
+def test_compose_decides_the_status_from_all_three_parts(
+    errors, max_errors, verdict, nonfinite, status
+):
+    from dlspec_ray.results.run_summary import RunOutcome
+
+    outcome = RunOutcome(nonfinite_samples=nonfinite, quarantine={}, phases_s={"total": 1.0})
+    summary = RunSummary.compose(_measured(errors, verdict), _facts(max_errors), outcome)
+    assert summary.status == status and summary.as_dict()["status"] == status
+    assert summary.nonfinite_samples == nonfinite
+    assert summary.data["max_errors"] == max_errors and summary.data["phases_s"]["total"] == 1.0
+
+
+def test_outcome_leaves_out_what_did_not_happen():
+    from dlspec_ray.results.run_summary import RunOutcome
+
+    plain = RunOutcome(nonfinite_samples=0, quarantine={}, phases_s={}).as_dict()
+    assert not {"repeats", "resumed", "duplicate_results_dropped", "trace"} & set(plain)
+    resumed = RunOutcome(
+        nonfinite_samples=0, quarantine={}, phases_s={},
+        resumed={"shards_kept": 2, "shards_run": 1}, duplicate_results_dropped=4,
+    ).as_dict()  # fmt: skip
+    assert resumed["resumed"] == {"shards_kept": 2, "shards_run": 1}
+    assert resumed["duplicate_results_dropped"] == 4
+
+
+def test_the_terminal_table_reads_a_typed_summary_as_it_reads_the_dict(runs_factory):
+    from dlspec_ray.results.summary import format_summary_table
+
+    run = runs_factory("t", np.eye(8, 4, dtype=np.float32), run_id="table1")
+    summary = RunSummary.read(run)
+    text = format_summary_table(summary)
+    assert text == format_summary_table(summary.as_dict())
+    assert "dlspec-ray run table1" in text and "net@1.0.0  (id-net)" in text

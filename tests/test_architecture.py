@@ -1,4 +1,4 @@
-"""Keep the package honest: exports that exist, the layer order of DESIGN.md, a light CLI."""
+"""Keep the package honest: exports that exist, the README's layer order, a light CLI."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import dlspec_ray
 
 PACKAGE = Path(dlspec_ray.__file__).parent
-# DESIGN.md's layers, lowest first; the top level (cli, evaluation, ...) is above them all.
+# The layers of the README's Layout section, lowest first; the top level (cli, ...) is above.
 LAYERS = ["spec", "artifacts", "hardware", "environments", "stages", "runtime", "results"]
 # Modules every layer may use: the error types, the plugin registry, process ownership.
 FOUNDATION = {"errors", "owner", "plugins"}

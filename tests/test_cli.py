@@ -173,3 +173,111 @@ def test_hardware_no_node_can_host_fails_fast_with_the_node_table(
     assert "cpu_arch:riscv64=0.001" in err
     assert "The live nodes offer:" in err and "cpu_arch:x86_64=1" in err
     assert not (tmp_path / "run").exists()
+
+
+# --debug, -q and -v are global: before the subcommand and after it, one dest each.
+GLOBAL_POSITIONS = [
+    (["--debug", "validate", "x"], ("debug", True)),
+    (["validate", "--debug", "x"], ("debug", True)),
+    (["validate", "x"], ("debug", False)),
+    (["-q", "checksum", "x"], ("quiet", True)),
+    (["checksum", "-q", "x"], ("quiet", True)),
+    (["checksum", "--quiet", "x"], ("quiet", True)),
+    (["checksum", "x"], ("quiet", False)),
+    (["-v", "run", "--model", "m"], ("verbose", True)),
+    (["run", "-v", "--model", "m"], ("verbose", True)),
+    (["run", "--verbose", "--model", "m"], ("verbose", True)),
+    (["run", "--model", "m"], ("verbose", False)),
+    (["-v", "node-resources"], ("verbose", True)),
+    (["node-resources", "-v"], ("verbose", True)),
+    (["--debug", "env", "gc", "-q"], ("quiet", True)),
+    (["env", "gc", "--debug"], ("debug", True)),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"), GLOBAL_POSITIONS, ids=[" ".join(a) for a, _ in GLOBAL_POSITIONS]
+)
+def test_global_flags_work_before_and_after_the_subcommand(argv, expected):
+    from dlspec_ray.cli import build_parser
+
+    dest, value = expected
+    assert getattr(build_parser().parse_args(argv), dest) is value
+
+
+@pytest.mark.parametrize("flag_first", [True, False], ids=["before", "after"])
+def test_debug_before_or_after_validate_shows_the_traceback(tmp_path, capsys, flag_first):
+    missing = str(tmp_path / "no-such-file")
+    argv = ["--debug", "checksum", missing] if flag_first else ["checksum", "--debug", missing]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "dlspec-ray: error: no such file or folder" in err
+
+
+@pytest.mark.parametrize("argv", [["-q", "checksum"], ["checksum", "-q"]], ids=["before", "after"])
+def test_quiet_before_or_after_checksum_prints_the_checksum_alone(tmp_path, capsys, argv):
+    file = tmp_path / "f.txt"
+    file.write_bytes(b"n")
+    assert main([*argv, str(file)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("sha256:") and str(file) not in out
+
+
+# (command line, the near match the refusal must offer): every closed set of names.
+NEAR_MATCHES = [
+    (["valdate", "manifests"], "'validate'"),
+    (["manifest"], "'manifests'"),
+    (["run", "--scenario", "ofline"], "'offline'"),
+    (["run", "--mode", "acuracy"], "'accuracy'"),
+    (["run", "--model", "m", "--environment", "inlin"], "'inline'"),
+    (["reproduce", "runs/x", "--environment", "proces"], "'process'"),
+    (["env", "prepare", "s", "--environment", "dokcer"], "'docker'"),
+    (["env", "gcc"], "'gc'"),
+    (["images", "biuld", "s"], "'build'"),
+    (["manifests", "--kind", "sofware"], "'software'"),
+    (["manifests", "lss"], "'ls'"),
+    (["completion", "bsh"], "'bash'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggestion"), NEAR_MATCHES, ids=[" ".join(a) for a, _ in NEAR_MATCHES]
+)
+def test_a_mistyped_name_exits_2_with_the_nearest_and_no_traceback(capsys, argv, suggestion):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"did you mean {suggestion}" in err, err
+    assert "Traceback" not in err
+
+
+def test_a_name_far_from_every_choice_lists_them_without_a_guess(capsys):
+    assert main(["completion", "powershell"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'powershell' (choose from bash, zsh)" in err
+    assert "did you mean" not in err
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    """``dlspec-ray runs ROOT --json | head -1``: no BrokenPipeError traceback, exit 141."""
+    import json
+    import subprocess
+    import sys
+
+    record = {
+        "path": "r", "started_at": "2024-01-01T00:00:00", "finished_at": "2024-01-01T00:00:01",
+        "status": "ok", "task": {"model": {"ref": "m@1.0.0"}},
+        "environment": {"kind": "inline"}, "environment_fingerprint": "abc123",
+    }  # fmt: skip
+    lines = [json.dumps({**record, "run_id": f"run-{i:05d}"}) for i in range(3000)]
+    (tmp_path / "index.jsonl").write_text("\n".join(lines) + "\n")  # ~700 KB of JSON: > a pipe
+    code = "import sys; from dlspec_ray.cli import main; sys.exit(main())"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, "runs", str(tmp_path), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout.readline() == b"[\n"
+    child.stdout.close()  # the reader goes away, as head does after its line
+    err = child.stderr.read().decode()
+    assert child.wait() == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err and err == ""

@@ -9,8 +9,8 @@ from __future__ import annotations
 __all__ = ["HELP", "NAME", "add_arguments", "handle"]
 
 import argparse
-import json
 
+from dlspec_ray.commands.common import add_json_flag, print_json
 from dlspec_ray.commands.runs import add_storage_option
 
 NAME = "compare"
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="compare runs of different datasets on the sample ids they share",
     )
     add("--max-listed", type=int, default=10, metavar="N", help="disagreeing samples to list")
-    add("--json", action="store_true", help="print the comparison as JSON")
+    add_json_flag(parser, "the comparison")
     add_storage_option(parser)
 
 
@@ -46,7 +46,7 @@ def handle(args: argparse.Namespace) -> int:
     b = find_run(args.run_b, args.root, storage_options=options)
     comparison = compare_run_dirs(a, b, shared_samples=args.shared_samples)
     if args.json:
-        print(json.dumps(comparison.as_dict(), indent=2))
+        print_json(comparison.as_dict())
     else:
         print(comparison.format(max_listed=args.max_listed), end="")
     return 0

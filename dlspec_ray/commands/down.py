@@ -9,18 +9,29 @@ __all__ = ["HELP", "NAME", "add_arguments", "handle"]
 
 import argparse
 
+from dlspec_ray.commands.common import add_json_flag, print_json
+
 NAME = "down"
 HELP = "end the local Ray head started by `dlspec-ray up` (its processes, temp dir, record)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # no options
+    add_json_flag(parser, 'what was ended, {"ended": ..., "address": ..., "processes": N}')
 
 
 def handle(args: argparse.Namespace) -> int:
     from dlspec_ray.runtime.head import stop_head
 
     head, ended = stop_head()
+    if args.json:
+        print_json(
+            {
+                "ended": head is not None,
+                "address": head.address if head else None,
+                "processes": len(ended),
+            }
+        )
+        return 0
     if head is None:
         print("no local Ray head is recorded: nothing to end")
         return 0

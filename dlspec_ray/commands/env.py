@@ -5,6 +5,9 @@ from __future__ import annotations
 __all__ = ["HELP", "NAME", "add_arguments", "handle"]
 
 import argparse
+from typing import Any
+
+from dlspec_ray.commands.common import add_json_flag, environment_name, print_json
 
 NAME = "env"
 HELP = "prepare software environments; remove orphaned containers, shared memory, partial downloads"
@@ -29,15 +32,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="the artifact cache to sweep (default: $DLSPEC_RAY_CACHE or ~/.cache/dlspec-ray)",
     )
+    add_json_flag(gc, "what was removed")
     prepare = sub.add_parser(
         "prepare",
         help="build a software manifest's venv, or check its image, before a run",
     )
     prepare.add_argument("software", metavar="SOFTWARE", help="path, name@version or id")
-    prepare.add_argument("--environment", help="default: the software manifest's")
+    prepare.add_argument(
+        "--environment", type=environment_name, help="default: the software manifest's"
+    )
     prepare.add_argument(
         "--manifests", action="append", default=[], metavar="DIR", help="extra manifest root"
     )
+    add_json_flag(prepare, "{software, environment, ready}")
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -53,6 +60,13 @@ def _gc(args: argparse.Namespace) -> int:
     from dlspec_ray.environments.sweeper import sweep
 
     report = sweep(everything=args.all)
+    # Live downloads are kept even with --all: only dead owners' (or day-old) partial work goes.
+    cache = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    if args.json:
+        from dlspec_ray.inflight import sweep_inflight
+
+        print_json(_gc_record(report, cache, sweep_partial(cache), sweep_inflight()))
+        return 0
     for name in report.containers:
         print(f"removed container {name}")
     for pid in report.agents:
@@ -62,8 +76,6 @@ def _gc(args: argparse.Namespace) -> int:
     if report.docker_skipped:
         print(f"containers not checked: {report.docker_skipped}")
     print(f"{len(report.containers)} container(s), {len(report.folders)} folder(s) removed")
-    # Live downloads are kept even with --all: only dead owners' (or day-old) partial work goes.
-    cache = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
     partial = sweep_partial(cache)
     for path in partial:
         print(f"removed {path}")
@@ -88,5 +100,21 @@ def _prepare(args: argparse.Namespace) -> int:
     software = cast(SoftwareManifest, catalog.resolve(args.software, "software"))
     kind = args.environment or software.environment
     ready = prepare_environment(kind, software)
+    if args.json:
+        print_json({"software": software.ref, "environment": kind, "ready": ready or None})
+        return 0
     print(f"{software.ref}: the {kind} environment is ready{': ' + ready if ready else ''}")
     return 0
+
+
+def _gc_record(report: Any, cache: Any, partial: list, left: list) -> dict[str, Any]:
+    """What ``env gc --json`` prints: each thing removed, by what it was."""
+    return {
+        "containers": list(report.containers),
+        "agents": list(report.agents),
+        "folders": [str(p) for p in report.folders],
+        "containers_not_checked": report.docker_skipped,
+        "cache": str(cache),
+        "partial": [str(p) for p in partial],
+        "killed_runs": [str(line) for line in left],
+    }

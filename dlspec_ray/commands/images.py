@@ -6,6 +6,8 @@ __all__ = ["HELP", "NAME", "add_arguments", "handle"]
 
 import argparse
 
+from dlspec_ray.commands.common import add_json_flag, print_json
+
 NAME = "images"
 HELP = "build framework images for the docker environment, offline"
 
@@ -26,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument(
         "--manifests", action="append", default=[], metavar="DIR", help="extra manifest root"
     )
+    add_json_flag(build, "a list of the images, {name, id, size, cached}")
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -37,8 +40,15 @@ def handle(args: argparse.Namespace) -> int:
 
     catalog = Catalog.default(extra_roots=args.manifests)
     software = [cast(SoftwareManifest, catalog.resolve(r, "software")) for r in args.software]
+    images = []
     for manifest in software:
         built = build_image(manifest, rebuild=args.rebuild)
-        state = "up to date" if built.cached else "built"
-        print(f"{built.name}: {state} ({built.id[7:19]}, {built.size / 2**20:.0f} MiB)")
+        images.append(
+            {"name": built.name, "id": built.id, "size": built.size, "cached": built.cached}
+        )
+        if not args.json:
+            state = "up to date" if built.cached else "built"
+            print(f"{built.name}: {state} ({built.id[7:19]}, {built.size / 2**20:.0f} MiB)")
+    if args.json:
+        print_json(images)
     return 0

@@ -11,6 +11,7 @@ __all__ = ["HELP", "NAME", "add_arguments", "handle"]
 
 import argparse
 
+from dlspec_ray.commands.common import add_json_flag, print_json
 from dlspec_ray.commands.runs import add_storage_option
 
 NAME = "report"
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="where to write: a local file or a URI (default: RESULTS_ROOT/report.html)",
     )
+    add_json_flag(parser, 'where the report went, {"report": PATH}')
     add_storage_option(parser)
 
 
@@ -41,5 +43,8 @@ def handle(args: argparse.Namespace) -> int:
     out = as_location(args.out, options, local_ok=True) if args.out else None
     require_module("matplotlib", "notebook", "the report's plots")
     path = write_report(root, out)
-    print(f"report: {path}")
+    if args.json:
+        print_json({"report": str(path)})
+    else:
+        print(f"report: {path}")
     return 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 __all__ = ["HELP", "NAME", "add_arguments", "handle"]
 
 import argparse
-import json
+
+from dlspec_ray.commands.common import add_json_flag, environment_name, print_json, quiet
 
 NAME = "reproduce"
 HELP = "rerun a run directory's task from its own manifests and compare it with the original"
@@ -20,7 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("run", metavar="RUN", help="a run directory (copied from anywhere) or its URI (s3://...)")
     add("--software", help="vary the software: another software manifest (path or ref)")
     add("--hardware", help="vary the hardware: another hardware manifest (path or ref)")
-    add("--environment", help="vary the environment kind (inline, process, docker)")
+    add(
+        "--environment",
+        type=environment_name,
+        help="vary the environment kind (inline, process, docker)",
+    )
     add("--out", help="where the rerun's directory goes (default runs/<run id>)")
     add("--overwrite", action="store_true", help="replace a previous run at --out")
     add(
@@ -32,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--cache-dir", help="the artifact cache (default DLSPEC_RAY_CACHE or ~/.cache/dlspec-ray)")
     add("--address", help="a Ray cluster to run on (default RAY_ADDRESS, else an embedded Ray)")
     add("--no-progress", action="store_true", help="no progress bar")
-    add("--json", action="store_true", help="print the reproduction as JSON")
+    add_json_flag(parser, "the reproduction")
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -46,13 +51,13 @@ def handle(args: argparse.Namespace) -> int:
         out=args.out,
         overwrite=args.overwrite,
         trust=args.trust,
-        progress=not args.no_progress and not args.json,
+        progress=not args.no_progress and not args.json and not quiet(args),
         cache_dir=args.cache_dir,
         address=args.address,
         manifest_roots=tuple(args.roots),
     )
     if args.json:
-        print(json.dumps(reproduction.as_dict(), indent=2))
+        print_json(reproduction.as_dict())
     else:
         print(reproduction.format(), end="")
     return 0 if reproduction.passed else 1

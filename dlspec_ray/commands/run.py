@@ -14,10 +14,16 @@ __all__ = [
 ]
 
 import argparse
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from dlspec_ray.commands.common import (
+    add_json_flag,
+    environment_name,
+    note,
+    print_json,
+    quiet,
+)
 from dlspec_ray.commands.runs import add_storage_option
 from dlspec_ray.errors import EvaluationFailed, UsageError
 
@@ -91,7 +97,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="failed samples tolerated before the run stops (default 0)",
     )
-    add("--environment", help="override the software manifest's environment")
+    add(
+        "--environment",
+        type=environment_name,
+        help="override the software manifest's environment (inline, process, docker, or "
+        "a plugin's)",
+    )
     add(
         "--option",
         action="append",
@@ -203,10 +214,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--no-progress", action="store_true", help="no progress line on stderr")
     add(
         "--verbose",
+        "-v",
         action="store_true",
         help="echo what stage code prints to stderr (it always goes to DIR/stage.log)",
     )
-    add("--json", action="store_true", help="print summary.json instead of a table")  # fmt: skip
+    add_json_flag(parser, "summary.json (with --dry-run: the plan) instead of a table")
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
@@ -224,7 +236,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         options=parse_options(args.option),
         environment=args.environment,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-        progress=not args.no_progress,
+        progress=not args.no_progress and not quiet(args),
         batches_per_call=args.batches_per_call,
         ready_timeout_s=args.ready_timeout,
         allow_host_setup=args.allow_host_setup,
@@ -283,13 +295,14 @@ def handle(args: argparse.Namespace) -> int:
     if args.dry_run:
         plan = dry_run(**task_args(args), run=options, **where)
         if args.json:
-            print(json.dumps(plan.as_dict(), indent=2))
+            print_json(plan.as_dict())
         else:
             print(plan.describe())
         return 0
     result = evaluate(**task_args(args), run=options, **where)
     if args.json:
-        print(json.dumps(result.summary, indent=2))
+        print_json(result.summary)
+        note(args, f"run directory: {result.out_dir}")
     else:
         print(result.format())
         print(f"\nrun directory: {result.out_dir}")
@@ -338,7 +351,8 @@ def _loadgen(args: argparse.Namespace, options: RunOptions) -> int:
     )  # fmt: skip
     summary = result.summary
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print_json(summary)
+        note(args, f"run directory: {result.out_dir}")
     else:
         print(format_loadgen(summary))
         print(f"\nrun directory: {result.out_dir}")

@@ -10,7 +10,10 @@ from __future__ import annotations
 __all__ = ["HELP", "NAME", "add_arguments", "handle"]
 
 import argparse
-import json
+import sys
+from typing import TextIO
+
+from dlspec_ray.commands.common import add_json_flag, print_json, quiet
 
 NAME = "runs"
 HELP = "list the runs of a results root (run id, manifests, environment, time)"
@@ -25,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="results root: a folder or a URI such as s3://bucket/runs (default: runs)",
     )
     add("--rebuild", action="store_true", help="recreate index.jsonl from the summary.json files")
-    add("--json", action="store_true", help="print the index records as JSON")
+    add_json_flag(parser, "the index records (and the incomplete runs on stderr)")
     add_storage_option(parser)
 
 
@@ -49,7 +52,9 @@ def handle(args: argparse.Namespace) -> int:
     records = rebuild_index(root) if args.rebuild else read_index(root)
     incomplete = find_incomplete_runs(root)
     if args.json:
-        print(json.dumps([r.as_dict() for r in records], indent=2))
+        print_json([r.as_dict() for r in records])
+        if not quiet(args):
+            _print_incomplete(incomplete, file=sys.stderr)
         return 0
     _print_incomplete(incomplete)
     if not records and incomplete:
@@ -88,12 +93,13 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_incomplete(runs: list) -> None:
+def _print_incomplete(runs: list, file: TextIO | None = None) -> None:
     """Interrupted runs first: each can be finished with ``run --resume``."""
     for run in runs:
         print(
             f"{run.run_id}  incomplete: {run.complete_shards}/{run.shards} shards  "
-            f"{run.model} on {run.dataset}  resume: dlspec-ray run --resume {run.location}"
+            f"{run.model} on {run.dataset}  resume: dlspec-ray run --resume {run.location}",
+            file=file,
         )
     if runs:
-        print()
+        print(file=file)

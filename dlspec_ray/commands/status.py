@@ -5,14 +5,15 @@ from __future__ import annotations
 __all__ = ["HELP", "NAME", "add_arguments", "handle"]
 
 import argparse
-import json
+
+from dlspec_ray.commands.common import add_json_flag, print_json
 
 NAME = "status"
 HELP = "say whether the local Ray head of `dlspec-ray up` runs, and where"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the head's record as JSON")
+    add_json_flag(parser, "the head's record")
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -26,7 +27,7 @@ def handle(args: argparse.Namespace) -> int:
     warm = warm_actors() if alive else []
     if args.json:
         report = {"running": alive, "head": asdict(head) if head else None, "warm": warm}
-        print(json.dumps(report, indent=2))
+        print_json(report)
     elif head is None:
         print("no local Ray head: runs embed their own Ray (`dlspec-ray up` starts one)")
     elif alive:

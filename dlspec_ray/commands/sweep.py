@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["HELP", "NAME", "add_arguments", "handle"]
+__all__ = ["HELP", "NAME", "add_arguments", "handle", "plan_as_dict"]
 
 import argparse
-import json
 import sys
+from typing import Any
 
+from dlspec_ray.commands.common import add_json_flag, note, print_json, quiet
 from dlspec_ray.errors import EvaluationFailed
 
 NAME = "sweep"
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--cache-dir", help="artifact cache (default: DLSPEC_RAY_CACHE, else ~/.cache/dlspec-ray)")
     add("--plan", action="store_true", help="print the tasks and dropped combinations; run nothing")
     add("--no-progress", action="store_true", help="no progress lines on stderr")
-    add("--json", action="store_true", help="print sweep.json instead of the table")
+    add_json_flag(parser, "sweep.json (with --plan: the plan) instead of the table")
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -45,18 +46,22 @@ def handle(args: argparse.Namespace) -> int:
         spec, manifest_roots=args.manifests, available_environments=ENVIRONMENTS.names()
     )
     if args.plan:
-        print(plan.describe())
+        if args.json:
+            print_json(plan_as_dict(plan))
+        else:
+            print(plan.describe())
         return 0
     result = run_sweep(
         plan,
         args.out,
         concurrency=args.concurrency,
         address=args.address,
-        progress=not args.no_progress,
+        progress=not args.no_progress and not quiet(args),
         cache_dir=args.cache_dir,
     )
     if args.json:
-        print(json.dumps(result.summary, indent=2))
+        print_json(result.summary)
+        note(args, f"results: {result.out_dir} (index: {args.out}/index.jsonl)")
     else:
         print(result.format())
         print(f"results: {result.out_dir} (index: {args.out}/index.jsonl)")
@@ -66,3 +71,28 @@ def handle(args: argparse.Namespace) -> int:
         print(f"{len(bad)} task(s) did not pass:\n{lines}", file=sys.stderr)
         raise EvaluationFailed(f"{len(bad)} of {len(result.summary['tasks'])} task(s) did not pass")
     return 0
+
+
+def plan_as_dict(plan: Any) -> dict[str, Any]:
+    """A ``SweepPlan`` as ``--plan --json`` prints it: the tasks to run, and what was dropped."""
+    return {
+        "name": plan.spec.name,
+        "combinations": plan.combinations,
+        "tasks": [
+            {
+                "label": t.label,
+                "model": t.model.ref,
+                "dataset": t.dataset.ref,
+                "software": t.software.ref,
+                "hardware": t.hardware.ref if t.hardware else None,
+                "batch_size": t.batch_size,
+                "environment": t.environment,
+                "reference": t.reference.ref if t.reference else None,
+            }
+            for t in plan.tasks
+        ],
+        "dropped": [
+            {"combination": d.combination, "filter": d.filter, "reason": d.reason}
+            for d in plan.dropped
+        ],
+    }

@@ -18,6 +18,7 @@ __all__ = [
     "MANIFEST_SUFFIXES",
     "MAX_MANIFEST_BYTES_ENV",
     "SEMVER_PATTERN",
+    "SHIPPED_MANIFESTS",
     "STAGE_NAMES",
     "AccuracyExpectation",
     "Catalog",
@@ -29,6 +30,7 @@ __all__ = [
     "HardwareManifest",
     "Manifest",
     "ModelManifest",
+    "Ref",
     "ReferenceLog",
     "SoftwareManifest",
     "Source",
@@ -40,6 +42,7 @@ __all__ = [
     "build_schema",
     "check_constraint",
     "check_framework_version",
+    "check_refs",
     "check_stage_code",
     "cpu_arch_resource",
     "find_manifest_files",
@@ -52,8 +55,11 @@ __all__ = [
     "normalize_cpu_arch",
     "normalize_gpu_arch",
     "parse_byte_size",
+    "pattern_refs",
+    "reference_refs",
     "schema_path",
     "semver_key",
+    "unresolved",
     "validate_data",
     "validate_paths",
     "version_satisfies",
@@ -67,7 +73,8 @@ from dlspec_ray.spec.arch import (
     normalize_cpu_arch,
     normalize_gpu_arch,
 )
-from dlspec_ray.spec.catalog import MANIFEST_PATH_ENV, Catalog, UnknownManifest
+from dlspec_ray.spec.catalog import MANIFEST_PATH_ENV, SHIPPED_MANIFESTS, Catalog, UnknownManifest
+from dlspec_ray.spec.crossrefs import Ref, check_refs, pattern_refs, reference_refs, unresolved
 from dlspec_ray.spec.loader import (
     DEFAULT_MAX_MANIFEST_BYTES,
     MANIFEST_SUFFIXES,

@@ -6,6 +6,11 @@ task's manifests and their local artifacts, with each manifest's ``source:``
 rewritten to point at its shipped copy. dlspec-ray's own code travels as a
 ``py_modules`` entry, so the cluster runs the client's version of it.
 
+A user's own runtime environment (``submit --runtime-env FILE``, YAML or JSON, what
+``ray job submit --runtime-env`` takes) is merged with that: its ``env_vars`` beside
+dlspec-ray's, its ``py_modules``, ``excludes`` and ``pip`` packages after dlspec-ray's, every
+other field as given; only ``working_dir`` is dlspec-ray's own (it holds the manifests).
+
 On the cluster, ``python -m dlspec_ray.jobs`` runs ``dlspec-ray run`` and then
 prints the finished run directory into the job's log as one framed, base64
 tar.gz block: the Ray job server's only channel back to the client is the log,
@@ -29,7 +34,9 @@ __all__ = [
     "extract_run_dir",
     "follow_job",
     "job_main",
+    "load_runtime_env",
     "local_sources",
+    "merge_runtime_env",
 ]
 
 import asyncio
@@ -44,13 +51,13 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from dlspec_ray.artifacts import local_path
-from dlspec_ray.errors import DLSpecError, UsageError
+from dlspec_ray.errors import RunFailed, UsageError
 from dlspec_ray.spec.types import Manifest, Source
 
 RESULT_BEGIN = "==dlspec-ray-run-dir== begin"
@@ -60,8 +67,14 @@ _LINE = 76
 _TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
-class JobFailed(DLSpecError):
-    """The Ray job could not be submitted, or it ran and failed."""
+class JobFailed(RunFailed):
+    """The Ray job ran and failed (exit 1), or its run refused its input on the cluster: then
+    ``submit`` exits with the job's own code, 2, as ``run`` would have there."""
+
+    def __init__(self, message: str, *, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -291,6 +304,83 @@ def emit_run_dir(out_dir: Path, stream: TextIO, limit: int = MAX_RESULT_BYTES) -
     stream.write(f"{RESULT_END}\n")
     stream.flush()
     return True
+
+
+# runtime_env fields whose value is a list that dlspec-ray's entries come first in.
+_LIST_FIELDS = ("py_modules", "excludes")
+
+
+def load_runtime_env(path: str | Path) -> dict[str, Any]:
+    """A runtime environment from a YAML or JSON file (JSON is YAML), checked enough that
+    ``merge_runtime_env`` can merge it; anything wrong is a ``UsageError`` naming the file."""
+    import yaml
+
+    where = f"--runtime-env {path}"
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{where}: not YAML or JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(
+            f"{where}: expected a mapping of runtime_env fields (such as env_vars: or pip:), "
+            f"got {type(data).__name__}"
+        )
+    if "working_dir" in data:
+        raise UsageError(
+            f"{where}: working_dir: dlspec-ray ships the task's manifests and artifacts as the "
+            "job's working_dir; drop the field, and put your own files under py_modules"
+        )
+    env_vars = data.get("env_vars", {})
+    if not isinstance(env_vars, dict) or not all(isinstance(v, str) for v in env_vars.values()):
+        raise UsageError(f"{where}: env_vars: expected a mapping of names to strings")
+    for name in _LIST_FIELDS:
+        if not isinstance(data.get(name, []), list):
+            raise UsageError(f"{where}: {name}: expected a list")
+    pip = data.get("pip", [])
+    if isinstance(pip, str):  # a requirements file, relative to this one, as Ray reads it
+        requirements = Path(path).parent / os.path.expanduser(pip)
+        try:
+            lines = requirements.read_text().splitlines()
+        except OSError as exc:
+            raise UsageError(
+                f"{where}: pip: cannot read the requirements file {requirements} "
+                f"({exc.strerror or exc})"
+            ) from None
+        data["pip"] = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    elif not isinstance(pip, list | dict) or not isinstance(
+        pip if isinstance(pip, list) else pip.get("packages", []), list
+    ):
+        raise UsageError(
+            f"{where}: pip: expected a list of requirements, a requirements file's path, "
+            "or a mapping with packages: (a list)"
+        )
+    return data
+
+
+def merge_runtime_env(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> dict[str, Any]:
+    """dlspec-ray's runtime environment with the user's merged in (see the module's
+    docstring); the user's ``env_vars`` win over dlspec-ray's of the same name."""
+    merged = {**theirs, **ours}
+    env_vars = {**ours.get("env_vars", {}), **theirs.get("env_vars", {})}
+    if env_vars:
+        merged["env_vars"] = env_vars
+    for name in _LIST_FIELDS:
+        items = [*ours.get(name, []), *theirs.get(name, [])]
+        if items:
+            merged[name] = list(dict.fromkeys(items))
+    if "pip" in ours or "pip" in theirs:
+        merged["pip"] = _merge_pip(ours.get("pip", []), theirs.get("pip", []))
+    return merged
+
+
+def _merge_pip(ours: list[str], theirs: Any) -> Any:
+    """The user's pip field with dlspec-ray's packages first, in whichever form it has."""
+    if isinstance(theirs, dict):
+        packages = list(dict.fromkeys([*ours, *theirs.get("packages", [])]))
+        return {**theirs, "packages": packages}
+    return list(dict.fromkeys([*ours, *theirs]))
 
 
 def local_sources(manifest: Manifest) -> list[Source]:

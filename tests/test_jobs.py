@@ -19,6 +19,8 @@ from dlspec_ray.jobs import (
     extract_run_dir,
     follow_job,
     job_main,
+    load_runtime_env,
+    merge_runtime_env,
 )
 from dlspec_ray.spec.loader import load_manifest
 from dlspec_ray.task import resolve_task
@@ -212,3 +214,76 @@ def test_the_log_is_read_only_after_the_job_has_ended():
     outcome = follow_job(client, "job-1", echo=echo, poll_s=0)
     assert client.running_polls < 0 and outcome.status == "SUCCEEDED"
     assert echo.getvalue() == SHOWN
+
+
+OURS = {
+    "env_vars": {"AWS_REGION": "here"},
+    "working_dir": "/tmp/job",
+    "py_modules": ["/src/dlspec_ray"],
+    "excludes": ["*.pyc"],
+    "pip": ["onnxruntime==1.32.0"],
+}
+
+
+def test_a_users_runtime_env_is_merged_with_what_submit_sends(tmp_path):
+    (tmp_path / "requirements.txt").write_text("# pinned\nrich==13.0.0\n\nonnxruntime==1.32.0\n")
+    path = tmp_path / "env.yaml"
+    path.write_text(
+        "env_vars: {AWS_REGION: mine, OMP_NUM_THREADS: '2'}\n"
+        "py_modules: [/src/mine]\n"
+        "pip: requirements.txt\n"
+        "config: {setup_timeout_seconds: 1200}\n"
+    )
+    merged = merge_runtime_env(OURS, load_runtime_env(path))
+    assert merged == {
+        # The user's variables win over dlspec-ray's of the same name.
+        "env_vars": {"AWS_REGION": "mine", "OMP_NUM_THREADS": "2"},
+        "working_dir": "/tmp/job",
+        "py_modules": ["/src/dlspec_ray", "/src/mine"],
+        "excludes": ["*.pyc"],
+        # dlspec-ray's packages first, the requirements file's after, each once.
+        "pip": ["onnxruntime==1.32.0", "rich==13.0.0"],
+        "config": {"setup_timeout_seconds": 1200},
+    }
+
+
+def test_a_pip_mapping_keeps_its_options_and_gains_the_packages(tmp_path):
+    path = tmp_path / "env.json"  # JSON is YAML
+    path.write_text('{"pip": {"packages": ["rich==13.0.0"], "pip_check": false}}')
+    merged = merge_runtime_env(OURS, load_runtime_env(path))
+    assert merged["pip"] == {
+        "packages": ["onnxruntime==1.32.0", "rich==13.0.0"],
+        "pip_check": False,
+    }
+    assert merge_runtime_env({"working_dir": "/w"}, {}) == {"working_dir": "/w"}
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (None, r"env\.yaml: cannot read it"),
+        ("env_vars: [a\n", r"env\.yaml: not YAML or JSON"),
+        ("[1, 2]\n", r"env\.yaml: expected a mapping of runtime_env fields .* got list"),
+        ("working_dir: /mine\n", r"env\.yaml: working_dir: dlspec-ray ships the task"),
+        ("env_vars: {N: 2}\n", r"env\.yaml: env_vars: expected a mapping of names to strings"),
+        ("py_modules: /src/mine\n", r"env\.yaml: py_modules: expected a list"),
+        ("pip: 3\n", r"env\.yaml: pip: expected a list of requirements"),
+        ("pip: missing.txt\n", r"pip: cannot read the requirements file .*missing\.txt"),
+    ],
+    ids=[
+        "missing-file",
+        "not-yaml",
+        "not-a-mapping",
+        "working-dir",
+        "env-var-not-a-string",
+        "py-modules-not-a-list",
+        "pip-not-a-list",
+        "missing-requirements-file",
+    ],
+)
+def test_a_bad_runtime_env_file_is_bad_input(tmp_path, text, match):
+    path = tmp_path / "env.yaml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(UsageError, match=match):
+        load_runtime_env(path)

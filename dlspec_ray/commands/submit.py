@@ -4,6 +4,14 @@ Takes ``dlspec-ray run``'s arguments; ``--address`` is the cluster's job
 server (its dashboard, ``http://HEAD:8265``) and ``--out`` is where the run
 directory is copied back to. The task is resolved and checked here before
 anything is submitted, so bad manifests fail fast and never reach the cluster.
+
+``ray job submit``'s conventions hold: the address falls back to
+``RAY_API_SERVER_ADDRESS``, then ``RAY_ADDRESS``; ``--submission-id`` names the job;
+``--runtime-env FILE`` adds the user's runtime environment to the one dlspec-ray sends
+(``jobs.merge_runtime_env``). ``--install-packages`` asks Ray to pip-install the software
+manifest's ``packages`` for the job, so a stock ``rayproject/ray`` image can run the
+framework. ``--json`` prints one JSON document on stdout (the job's id, status and run
+directory, and the summary once it is back); the job's log then goes to stderr.
 """
 
 from __future__ import annotations
@@ -11,16 +19,21 @@ from __future__ import annotations
 __all__ = ["HELP", "NAME", "add_arguments", "handle", "remote_run_args"]
 
 import argparse
+import contextlib
+import json
 import os
+import re
 import shlex
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from dlspec_ray.commands import run as run_command
-from dlspec_ray.errors import EvaluationFailed, UsageError
+from dlspec_ray.commands.common import print_json
+from dlspec_ray.errors import DLSpecError, EvaluationFailed, UsageError
 
 NAME = "submit"
 HELP = "submit an evaluation to a Ray cluster as a Ray job"
@@ -42,14 +55,21 @@ _NOT_FORWARDED = {
     "help",
 }
 _LOG_TAIL_LINES = 25
+# Where the job server's address comes from when --address is not given, in order (Ray's).
+_ADDRESS_ENV = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
+# A submission id is also a folder name (the default --cluster-out) and part of a URL.
+_SUBMISSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_command.add_arguments(parser)
     # Same flags as `run`, but two of them point elsewhere for a job.
     helps = {
-        "address": "the Ray job server, http://HEAD:8265 (default: RAY_API_SERVER_ADDRESS)",
+        "address": "the Ray job server, http://HEAD:8265 (default: RAY_API_SERVER_ADDRESS, "
+        "else RAY_ADDRESS)",
         "out": "where to copy the run directory back to (default: runs/<job id>)",
+        "json": "print the job's id, status, run directory and summary as JSON on stdout; "
+        "the job's log and messages go to stderr",
     }
     for action in parser._actions:
         action.help = helps.get(action.dest, action.help)
@@ -60,6 +80,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-wait", action="store_true", help="print the job id and return at once"
+    )
+    parser.add_argument(
+        "--submission-id",
+        metavar="ID",
+        help="the job's id (letters, digits, . _ -; default: dlspec-ray-<random>)",
+    )
+    parser.add_argument(
+        "--runtime-env",
+        metavar="FILE",
+        help="a YAML or JSON runtime_env merged with the one dlspec-ray sends (env_vars, "
+        "pip, py_modules, ...; not working_dir)",
+    )
+    parser.add_argument(
+        "--install-packages",
+        action="store_true",
+        help="have Ray pip-install the software manifest's packages for the job (for a "
+        "cluster whose image lacks the framework, such as a stock rayproject/ray)",
     )
 
 
@@ -82,13 +119,16 @@ def handle(args: argparse.Namespace) -> int:
             "or run it on the cluster's head"
         )
     address = _job_server(args.address)
+    job_id = _submission_id(args.submission_id)
+    user_env = _user_runtime_env(args.runtime_env)
     options = run_command.run_options(args)
     task = _resolve(args)
+    kind = environment_kind(task, options.environment)
     check_host_setup(task.hardware, allowed=args.allow_host_setup)
-    check_trusted(task, environment_kind(task, options.environment), trust=options.trust)
+    check_trusted(task, kind, trust=options.trust)
     _check_local_artifacts(task, args.cache_dir)
+    packages = _packages(task, kind) if args.install_packages else []
 
-    job_id = f"dlspec-ray-{uuid.uuid4().hex[:12]}"
     remote = _remote_out(args)
     if remote is not None:
         # The job writes the run there itself; nothing travels through its log.
@@ -106,31 +146,52 @@ def handle(args: argparse.Namespace) -> int:
         entrypoint = shlex.join(
             ["python", "-m", "dlspec_ray.jobs", "--out", cluster_out, "--", *job_args]
         )
+        runtime_env = _runtime_env(
+            bundle.working_dir, storage=remote is not None, packages=packages, user=user_env
+        )
+        shipped = [*bundle.manifests.values(), *bundle.artifacts]
         if args.dry_run:
-            print(plan(task, options, ClusterView.elsewhere()).describe())
+            the_plan = plan(task, options, ClusterView.elsewhere())
+            if args.json:
+                print_json(
+                    {
+                        "plan": the_plan.as_dict(),
+                        "submission_id": job_id,
+                        "entrypoint": entrypoint,
+                        "working_dir": shipped,
+                        "runtime_env": _shown_runtime_env(runtime_env),
+                    }
+                )
+                return 0
+            print(the_plan.describe())
             print(f"job entrypoint: {entrypoint}")
-            print(f"job working dir: {', '.join([*bundle.manifests.values(), *bundle.artifacts])}")
+            print(f"job working dir: {', '.join(shipped)}")
+            if packages:
+                print(f"job pip packages: {', '.join(runtime_env['pip'])}")
             return 0
         client = _client(address)
         try:
             client.submit_job(
                 entrypoint=entrypoint,
                 submission_id=job_id,
-                runtime_env=_runtime_env(bundle.working_dir, storage=remote is not None),
+                runtime_env=runtime_env,
                 metadata={"dlspec_ray_task": task.describe()},
             )
         except (RuntimeError, ConnectionError, OSError) as exc:
-            raise _unreachable(address, exc) from None
+            raise _refused(address, job_id, exc) from None
     print(f"dlspec-ray: submitted job {job_id} to {address}", file=sys.stderr)
     if args.no_wait:
-        print(job_id)
+        if args.json:
+            print_json(_outcome_json(job_id, address, "SUBMITTED", cluster_out))
+        else:
+            print(job_id)
         print(
             f"dlspec-ray: follow it with `ray job logs --follow --address {address} {job_id}`; "
             f"its run directory on the cluster: {cluster_out}",
             file=sys.stderr,
         )
         return 0
-    return _finish(client, job_id, args, cluster_out, follow_job)
+    return _finish(client, job_id, args, cluster_out, follow_job, address=address)
 
 
 def remote_run_args(args: argparse.Namespace, manifests: dict[str, str]) -> list[str]:
@@ -160,22 +221,45 @@ def remote_run_args(args: argparse.Namespace, manifests: dict[str, str]) -> list
 
 
 def _finish(
-    client: Any, job_id: str, args: argparse.Namespace, cluster_out: str, follow: Any
+    client: Any,
+    job_id: str,
+    args: argparse.Namespace,
+    cluster_out: str,
+    follow: Any,
+    *,
+    address: str = "",
 ) -> int:
     from dlspec_ray.jobs import JobFailed, ResultBlockFilter, extract_run_dir
 
-    outcome = follow(client, job_id, echo=sys.stdout)
+    # With --json, stdout holds the one JSON document: the job's log goes to stderr.
+    shown = sys.stderr if args.json else sys.stdout
+    outcome = follow(client, job_id, echo=shown)
     where = f"on the cluster: {cluster_out}"
+    run_dir: str | None = None
+    summary: Any = None
     remote = _remote_out(args)
     if remote is not None and (outcome.status == "SUCCEEDED" or outcome.exit_code == 1):
-        where = _check_remote_run(remote, job_id)
-        print(f"\nrun directory: {where}")
+        where = run_dir = _check_remote_run(remote, job_id)
+        summary = _read_summary(lambda: remote.child("summary.json").read_text())
+        print(f"\nrun directory: {where}", file=shown)
     elif outcome.status == "SUCCEEDED" or outcome.exit_code == 1:
         out_dir = Path(args.out) if args.out else Path("runs") / job_id
         copied = extract_run_dir(outcome.logs, out_dir, overwrite=args.overwrite)
         if copied is not None:
             where = f"{copied} (and {where})"
-        print(f"\nrun directory: {where}")
+            run_dir = str(copied)
+            summary = _read_summary(lambda: (copied / "summary.json").read_text())
+        print(f"\nrun directory: {where}", file=shown)
+    if args.json:
+        print_json(
+            {
+                **_outcome_json(job_id, address, outcome.status, cluster_out),
+                "exit_code": outcome.exit_code,
+                "message": outcome.message,
+                "run_dir": run_dir,
+                "summary": summary,
+            }
+        )
     if outcome.status == "SUCCEEDED":
         return 0
     if outcome.exit_code == 1:
@@ -189,7 +273,8 @@ def _finish(
     reason = f": {outcome.message}" if outcome.message else ""
     raise JobFailed(
         f"the Ray job {job_id} ended {outcome.status} ({code}){reason}\n"
-        f"The last lines of its log:\n{tail}"
+        f"The last lines of its log:\n{tail}",
+        exit_code=2 if outcome.exit_code == 2 else None,
     )
 
 
@@ -217,34 +302,103 @@ def _check_local_artifacts(task: Any, cache_dir: str | None) -> None:
 
 
 def _job_server(address: str | None) -> str:
-    address = address or os.environ.get("RAY_API_SERVER_ADDRESS")
+    """``--address``, else ``RAY_API_SERVER_ADDRESS``, else ``RAY_ADDRESS`` (as ``ray job
+    submit`` looks), checked to be the job server's URL."""
+    origin = f"--address {address}"
     if not address:
-        raise UsageError(
-            "--address: give the Ray job server's URL, for example http://HEAD:8265 (the "
-            "dashboard port of the head node), or set RAY_API_SERVER_ADDRESS"
-        )
+        found = next(((n, os.environ[n]) for n in _ADDRESS_ENV if os.environ.get(n)), None)
+        if found is None:
+            raise UsageError(
+                "--address: give the Ray job server's URL, for example http://HEAD:8265 (the "
+                "dashboard port of the head node), or set RAY_API_SERVER_ADDRESS (or "
+                "RAY_ADDRESS)"
+            )
+        origin, address = f"{found[0]}={found[1]}", found[1]
     if not address.startswith(("http://", "https://")):
         raise UsageError(
-            f"--address {address}: expected the Ray job server's URL, such as "
-            "http://HEAD:8265 (the dashboard port), not a GCS address"
+            f"{origin}: expected the Ray job server's URL, such as http://HEAD:8265 (the "
+            "dashboard port), not a GCS address; give --address, or set "
+            "RAY_API_SERVER_ADDRESS, to the job server"
         )
     return address.rstrip("/")
+
+
+def _submission_id(given: str | None) -> str:
+    if given is None:
+        return f"dlspec-ray-{uuid.uuid4().hex[:12]}"
+    if not _SUBMISSION_ID.fullmatch(given):
+        raise UsageError(
+            f"--submission-id {given!r}: expected up to 128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (it also names the run's folder on the cluster)"
+        )
+    return given
+
+
+def _user_runtime_env(path: str | None) -> dict[str, Any]:
+    from dlspec_ray.jobs import load_runtime_env
+
+    return {} if path is None else load_runtime_env(path)
+
+
+def _packages(task: Any, kind: str) -> list[str]:
+    """The software manifest's packages, for the job's pip; none for environments that
+    bring their own (a process environment's venv, a docker image)."""
+    software = task.software
+    packages = list(software.packages) if software is not None else []
+    if not packages:
+        name = software.ref if software is not None else "(none given)"
+        raise UsageError(
+            f"--install-packages: the software manifest {name} has no `packages:` to "
+            "install; drop the flag, or list the framework's packages in the manifest"
+        )
+    if kind != "inline":
+        print(
+            f"dlspec-ray: --install-packages: the {kind} environment installs its own "
+            "packages; the job's Python gets them too",
+            file=sys.stderr,
+        )
+    return packages
 
 
 def _client(address: str) -> Any:
     from ray.job_submission import JobSubmissionClient
 
     try:
-        return JobSubmissionClient(address)
+        with _address_env_hidden():
+            return JobSubmissionClient(address)
     except (RuntimeError, ConnectionError, OSError, ValueError) as exc:
         raise _unreachable(address, exc) from None
 
 
-def _unreachable(address: str, exc: Exception) -> Exception:
-    from dlspec_ray.jobs import JobFailed
+@contextlib.contextmanager
+def _address_env_hidden() -> Iterator[None]:
+    """Ray's client takes ``RAY_API_SERVER_ADDRESS`` or ``RAY_ADDRESS`` over the address it
+    is given; the address was chosen already (``_job_server``), so they are hidden while
+    the client is made."""
+    saved = {name: os.environ.pop(name) for name in _ADDRESS_ENV if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
+
+def _refused(address: str, job_id: str, exc: Exception) -> DLSpecError:
+    """The job server answered but refused the job (an id in use), or did not answer."""
+    text = str(exc)
+    if "already exists" in text or "already in use" in text:
+        return UsageError(
+            f"--submission-id {job_id}: the job server at {address} has a job of that id "
+            "already; choose another id, or leave --submission-id out"
+        )
+    if "runtime_env" in text or "runtime env" in text.lower():
+        first = text.strip().splitlines()[0]
+        return UsageError(f"--runtime-env: the job server refused the runtime_env: {first}")
+    return _unreachable(address, exc)
+
+
+def _unreachable(address: str, exc: Exception) -> Exception:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return JobFailed(
+    return UsageError(
         f"--address {address}: cannot reach the Ray job server ({first}). Check the address "
         "(http://HEAD:8265, the head node's dashboard port), that the head runs with its "
         "dashboard (`ray start --head --include-dashboard=true`), and that RAY_AUTH_MODE "
@@ -275,8 +429,36 @@ def _check_remote_run(remote: Any, job_id: str) -> str:
     return remote.uri
 
 
-def _runtime_env(working_dir: Path, *, storage: bool = False) -> dict[str, Any]:
+def _outcome_json(job_id: str, address: str, status: str, cluster_out: str) -> dict[str, Any]:
+    return {"job_id": job_id, "address": address, "status": status, "cluster_out": cluster_out}
+
+
+def _read_summary(read: Any) -> Any:
+    """summary.json as data, or None when it cannot be read (the run says why)."""
+    try:
+        return json.loads(read())
+    except (OSError, ValueError):
+        return None
+
+
+def _shown_runtime_env(runtime_env: dict[str, Any]) -> dict[str, Any]:
+    """The runtime_env for a dry run's JSON, with the values of env_vars hidden (they may
+    be the object store's credentials)."""
+    shown = dict(runtime_env)
+    if "env_vars" in shown:
+        shown["env_vars"] = {name: "..." for name in shown["env_vars"]}
+    return shown
+
+
+def _runtime_env(
+    working_dir: Path,
+    *,
+    storage: bool = False,
+    packages: list[str] | None = None,
+    user: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     import dlspec_ray
+    from dlspec_ray.jobs import merge_runtime_env
     from dlspec_ray.results.storage import ENV_OPTIONS
 
     env: dict[str, str] = {}
@@ -285,10 +467,12 @@ def _runtime_env(working_dir: Path, *, storage: bool = False) -> dict[str, Any]:
         # region and credentials, when it has them set (a cluster may have its own instead).
         names = {v for variables in ENV_OPTIONS.values() for v in variables}
         env = {name: os.environ[name] for name in sorted(names) if os.environ.get(name)}
-    return {
+    ours: dict[str, Any] = {
         **({"env_vars": env} if env else {}),
         "working_dir": str(working_dir),
         # The cluster runs this client's dlspec-ray, whatever version it has installed.
         "py_modules": [str(Path(dlspec_ray.__file__).parent)],
         "excludes": ["__pycache__", "*.pyc"],
+        **({"pip": list(packages)} if packages else {}),
     }
+    return merge_runtime_env(ours, user or {})

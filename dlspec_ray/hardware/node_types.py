@@ -5,16 +5,21 @@ An autoscaling cluster does not run every kind of node it can have: a
 because the autoscaler can start one. Placement reads the node types from the
 cluster's configuration to tell "wait for the autoscaler" from "impossible".
 
-Two formats are read: Ray's cluster launcher YAML (``available_node_types``,
-also what ``ray start --autoscaling-config`` takes) and a KubeRay
-``RayCluster`` (head and worker groups, resources from the container limits
-and ``rayStartParams``).
+Three formats are read: Ray's cluster launcher YAML (``available_node_types``,
+also what ``ray start --autoscaling-config`` takes), a KubeRay ``RayCluster``
+(head and worker groups, resources from the container limits and
+``rayStartParams``) and a KubeRay ``RayJob`` (the ``RayCluster`` spec under
+``spec.rayClusterSpec``). A node type's labels come from its ``labels:`` (the
+launcher's node type, KubeRay's group) and, for KubeRay, ``rayStartParams.labels``;
+placement reads them to keep CPU-only tasks off GPU node types
+(``hardware/labels.py``).
 """
 
 from __future__ import annotations
 
 __all__ = [
     "NodeType",
+    "advertisement_problems",
     "kubernetes_quantity",
     "node_types_from_config",
     "resource_name_problems",
@@ -26,6 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlspec_ray.hardware.labels import (
+    ACCELERATOR_TYPE_PREFIX,
+    CPU_ARCH_LABEL,
+    GPU_ARCH_LABEL,
+    MIXED_GPUS,
+    NO_GPU,
+)
 from dlspec_ray.spec.arch import normalize_cpu_arch, normalize_gpu_arch
 
 _UNBOUNDED = 2**31 - 1
@@ -40,10 +52,16 @@ class NodeType:
     min_workers: int = 0
     max_workers: int = 0
     head: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def as_node(self) -> dict[str, Any]:
         """The node as ``ray.nodes()`` would list it once started, for the placement check."""
-        return {"NodeID": f"type:{self.name}", "Alive": True, "Resources": dict(self.resources)}
+        return {
+            "NodeID": f"type:{self.name}",
+            "Alive": True,
+            "Resources": dict(self.resources),
+            "Labels": dict(self.labels),
+        }
 
     @property
     def can_start(self) -> bool:
@@ -52,9 +70,11 @@ class NodeType:
 
 
 def node_types_from_config(config: Mapping[str, Any]) -> list[NodeType]:
-    """The node types of a cluster launcher config or a KubeRay ``RayCluster``."""
+    """The node types of a cluster launcher config, a KubeRay ``RayCluster`` or ``RayJob``."""
     if config.get("kind") == "RayCluster":
-        return _kuberay_node_types(config)
+        return _kuberay_node_types(config.get("spec") or {})
+    if config.get("kind") == "RayJob":
+        return _kuberay_node_types((config.get("spec") or {}).get("rayClusterSpec") or {})
     types = config.get("available_node_types")
     if not isinstance(types, Mapping):
         raise ValueError(
@@ -73,6 +93,7 @@ def node_types_from_config(config: Mapping[str, Any]) -> list[NodeType]:
                 min_workers=int(spec.get("min_workers", 0)),
                 max_workers=min(int(spec.get("max_workers", cluster_max)), cluster_max),
                 head=name == head,
+                labels={str(k): str(v) for k, v in (spec.get("labels") or {}).items()},
             )
         )
     return result
@@ -114,6 +135,40 @@ def resource_name_problems(resources: Mapping[str, float]) -> list[str]:
     return problems
 
 
+def advertisement_problems(resources: Mapping[str, float], labels: Mapping[str, str]) -> list[str]:
+    """What is wrong with the labels and the accelerator type a node (type) advertises.
+
+    ``dlspec/cpu-arch`` must name the node's ``cpu_arch:`` resource and ``dlspec/gpu-arch``
+    its GPUs' architecture (``none`` without GPUs): a GPU node type labelled ``none``
+    would take CPU-only tasks that should stay off it. A GPU node also advertises Ray's
+    ``accelerator_type:<type>`` (``V100``), once, with 1, as Ray itself does.
+    """
+    problems = []
+    cpu = sorted(k.partition(":")[2] for k in resources if k.startswith("cpu_arch:"))
+    gpu = sorted({k.partition(":")[2] for k in resources if k.startswith("gpu_arch:")})
+    if labels.get(CPU_ARCH_LABEL) not in cpu:
+        problems.append(
+            f"expected the label {CPU_ARCH_LABEL}={cpu[0] if cpu else '<arch>'} (its cpu_arch: "
+            f"resource), got {labels.get(CPU_ARCH_LABEL)!r}"
+        )
+    gpus = float(resources.get("GPU", 0))
+    wanted = NO_GPU if not gpus else (gpu[0] if len(gpu) == 1 else MIXED_GPUS)
+    if labels.get(GPU_ARCH_LABEL) != wanted:
+        problems.append(
+            f"expected the label {GPU_ARCH_LABEL}={wanted} (GPU={gpus:g}, gpu_arch: "
+            f"{gpu or 'none'}), got {labels.get(GPU_ARCH_LABEL)!r}"
+        )
+    kinds = {k: v for k, v in resources.items() if k.startswith(ACCELERATOR_TYPE_PREFIX)}
+    if gpus and (len(kinds) != 1 or any(float(v) != 1 for v in kinds.values())):
+        problems.append(
+            f"expected one {ACCELERATOR_TYPE_PREFIX}<type> resource of 1 (such as "
+            f"{ACCELERATOR_TYPE_PREFIX}V100), as Ray advertises on a GPU node, got {kinds}"
+        )
+    if not gpus and kinds:
+        problems.append(f"a node without GPUs advertises {sorted(kinds)}")
+    return problems
+
+
 def kubernetes_quantity(text: str | float) -> float:
     """``"8"``, ``"500m"``, ``"64Gi"``, ``"16G"`` -> a number (cores or bytes)."""
     match = re.fullmatch(r"\s*([0-9.]+)\s*(m|k|K|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?\s*", str(text))
@@ -137,8 +192,8 @@ def kubernetes_quantity(text: str | float) -> float:
     return float(match.group(1)) * scale
 
 
-def _kuberay_node_types(config: Mapping[str, Any]) -> list[NodeType]:
-    spec = config.get("spec") or {}
+def _kuberay_node_types(spec: Mapping[str, Any]) -> list[NodeType]:
+    """The head and worker groups of a ``RayCluster`` spec."""
     groups = [("head", spec.get("headGroupSpec") or {}, True)]
     groups += [
         (str(g.get("groupName", f"workers-{i}")), g, False)
@@ -153,6 +208,7 @@ def _kuberay_node_types(config: Mapping[str, Any]) -> list[NodeType]:
                 min_workers=0 if head else int(group.get("minReplicas", 0)),
                 max_workers=0 if head else int(group.get("maxReplicas", 0)),
                 head=head,
+                labels=_kuberay_labels(group),
             )
         )
     return result
@@ -178,6 +234,20 @@ def _kuberay_resources(group: Mapping[str, Any]) -> dict[str, float]:
     if "resources" in params:
         resources.update({k: float(v) for k, v in _ray_start_json(params["resources"]).items()})
     return resources
+
+
+def _kuberay_labels(group: Mapping[str, Any]) -> dict[str, str]:
+    """The Ray node labels of a group: ``rayStartParams.labels`` (``"k=v,k2=v2"``, what
+    ``ray start --labels`` takes), overridden by the group's own ``labels`` (KubeRay 1.5)."""
+    labels: dict[str, str] = {}
+    text = str((group.get("rayStartParams") or {}).get("labels") or "").strip().strip("'\"")
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"rayStartParams.labels: expected key=value pairs, got {text!r}")
+        labels[key.strip()] = value.strip()
+    labels.update({str(k): str(v) for k, v in (group.get("labels") or {}).items()})
+    return labels
 
 
 def _ray_start_json(text: Any) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 With no address, one machine needs no setup: a local Ray starts in this process,
 in a temp dir of its own (so it never collides with another instance on a shared
-machine), advertising this node's architecture as custom resources.
+machine), advertising this node's architecture as custom resources and node labels
+(``advertise.py``).
 
 The embedded Ray stays on loopback and keeps token auth on:
 - its node IP is 127.0.0.1, so every Ray process of it listens on 127.0.0.1 only
@@ -31,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlspec_ray.hardware.detect import node_resources
+from dlspec_ray.runtime.advertise import advertised
 
 LOOPBACK = "127.0.0.1"
 # Ray's switch for "this machine only": its local node IP is then the loopback address.
@@ -87,12 +88,14 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> RayCo
             ray.init(address=address, log_to_driver=True, logging_level="WARNING")
         return RayConnection(address=address, embedded=False, owned=True)
     temp_dir = tempfile.mkdtemp(prefix="dlspec-ray-")
+    node = advertised()
     saved = _token_auth(temp_dir)
     try:
         with _single_machine():
             ray.init(
                 num_cpus=num_cpus,
-                resources=node_resources(),
+                resources=node.resources,
+                labels=node.labels,
                 include_dashboard=False,
                 dashboard_host=LOOPBACK,
                 _node_ip_address=LOOPBACK,

@@ -129,7 +129,8 @@ def running_head() -> LocalHead | None:
 
 def start_head(*, ports: HeadPorts | None = None, num_cpus: int | None = None) -> LocalHead:
     """``ray start --head`` on loopback with pinned ports, its own temp dir and token auth."""
-    from dlspec_ray.hardware.detect import node_resources
+    from dlspec_ray.hardware.labels import labels_text
+    from dlspec_ray.runtime.advertise import advertised
     from dlspec_ray.runtime.cluster import write_auth_token
 
     if (head := running_head()) is not None:
@@ -141,6 +142,7 @@ def start_head(*, ports: HeadPorts | None = None, num_cpus: int | None = None) -
             f"dlspec-ray up: these ports are taken on 127.0.0.1: {', '.join(busy)}. Another "
             "Ray (or program) uses them; choose other ports with --port BASE"
         )
+    node = advertised()
     temp_dir = tempfile.mkdtemp(prefix="dlspec-ray-head-")
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     token_path = None
@@ -150,7 +152,7 @@ def start_head(*, ports: HeadPorts | None = None, num_cpus: int | None = None) -
     command = [
         _ray_executable(), "start", "--head", f"--node-ip-address={_LOOPBACK}",
         f"--temp-dir={temp_dir}", "--include-dashboard=false", "--disable-usage-stats",
-        f"--resources={json.dumps(node_resources())}",
+        f"--resources={json.dumps(node.resources)}", f"--labels={labels_text(node.labels)}",
         *(f"--{name}={port}" for name, port in ports.named().items()),
         *([f"--num-cpus={num_cpus}"] if num_cpus else []),
     ]  # fmt: skip

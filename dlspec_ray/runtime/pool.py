@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlspec_ray.errors import DLSpecError, PlacementError
+from dlspec_ray.errors import BadInput, PlacementError
 from dlspec_ray.hardware.node_types import NodeType
 from dlspec_ray.hardware.resources import ActorResources
 from dlspec_ray.runtime.autoscaler import autoscaler_node_types
@@ -33,7 +33,7 @@ _WAIT_NOTE_S = 10.0
 HOST_ACTOR_RESTARTS = 3
 
 
-class HostSetupError(DLSpecError):
+class HostSetupError(BadInput):
     """A host actor could not set up its environment (artifacts, ``load`` stage)."""
 
 
@@ -197,14 +197,20 @@ def _pool_of(actors: list[Any], infos: list[dict[str, Any]], request: ActorResou
 def _place(
     candidates: Sequence[ActorResources], nodes: list[dict[str, Any]], what: str
 ) -> tuple[Placement, list[NodeType]]:
-    """Placement on the live nodes; the autoscaler's node types are read only when none fits."""
+    """Placement on the live nodes; the autoscaler's node types are read only when none fits,
+    or when a CPU-only request found only nodes that do not say "no GPU" (a labelled CPU
+    node type would keep it off the GPU nodes)."""
     try:
-        return place(candidates, nodes, what=what), []
+        placement = place(candidates, nodes, what=what)
     except PlacementError:
         node_types = autoscaler_node_types()
         if not node_types:
             raise
         return place(candidates, nodes, what=what, node_types=node_types), node_types
+    node_types = autoscaler_node_types() if placement.unconfined else []
+    if not node_types:
+        return placement, []
+    return place(candidates, nodes, what=what, node_types=node_types), node_types
 
 
 def _wait_ready(

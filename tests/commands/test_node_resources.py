@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from dlspec_ray.cli import main
 from dlspec_ray.hardware import host_cpu_arch, node_resources
 
@@ -33,3 +35,40 @@ def test_the_output_is_what_ray_start_takes(tmp_path):
     )
     parsed = json.loads(done.stdout)
     assert all(isinstance(k, str) and isinstance(v, float) for k, v in parsed.items())
+
+
+def test_labels_say_this_cpu_node_has_no_gpu(capsys):
+    from ray._private.label_utils import parse_node_labels_string
+
+    from dlspec_ray.hardware import detect_gpus
+
+    assert main(["node-resources", "--labels"]) == 0
+    labels = parse_node_labels_string(capsys.readouterr().out.strip())
+    gpus = detect_gpus().archs
+    assert labels["dlspec/cpu-arch"] == host_cpu_arch()
+    assert labels["dlspec/gpu-arch"] == (gpus[0] if len(set(gpus)) == 1 else "none")
+
+
+@pytest.mark.parametrize(
+    ("archs", "kind", "resources", "gpu_label"),
+    [
+        ((), "V100", {}, "none"),  # no GPU: no accelerator type, whatever is given
+        (("sm_70",), "V100", {"gpu_arch:sm_70": 1.0, "accelerator_type:V100": 1.0}, "sm_70"),
+        (("sm_90",) * 8, "H100", {"gpu_arch:sm_90": 8.0, "accelerator_type:H100": 1.0}, "sm_90"),
+    ],
+    ids=["cpu-node", "v100-node", "h100-node"],
+)
+def test_a_gpu_node_advertises_rays_accelerator_type_beside_gpu_arch(
+    archs, kind, resources, gpu_label
+):
+    """What `ray start` gets on a V100 or H100 node (the GPUs handed in: this host has none);
+    the type's names are Ray's own constants."""
+    from ray.util import accelerators
+
+    from dlspec_ray.hardware import GpuDetection
+    from dlspec_ray.runtime.advertise import advertised
+
+    assert kind in (accelerators.NVIDIA_TESLA_V100, accelerators.NVIDIA_H100)
+    node = advertised(GpuDetection(archs, "test"), accelerator_type=kind)
+    assert node.resources == {f"cpu_arch:{host_cpu_arch()}": 1.0, **resources}
+    assert node.labels == {"dlspec/cpu-arch": host_cpu_arch(), "dlspec/gpu-arch": gpu_label}

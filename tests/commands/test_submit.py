@@ -28,6 +28,7 @@ NOWHERE = "http://127.0.0.1:26999"  # in this issue's port range; nothing listen
 def _same_auth_mode_as_the_head(monkeypatch):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.delenv("RAY_API_SERVER_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,97 @@ def test_no_wait_returns_the_job_id(job_head, repo_cwd, tmp_path, capsys):
     assert (tmp_path / "on-the-cluster" / "summary.json").exists()
 
 
+def test_ray_address_runtime_env_submission_id_and_json(
+    job_head, repo_cwd, tmp_path, capsys, monkeypatch
+):
+    """`ray job submit`'s conventions: no --address, so RAY_ADDRESS (the fallback after
+    RAY_API_SERVER_ADDRESS) names the job server; the job gets the id asked for and the
+    user's runtime_env merged with dlspec-ray's; --json prints one JSON document."""
+    from ray.job_submission import JobSubmissionClient
+
+    monkeypatch.setenv("RAY_ADDRESS", job_head.dashboard_url)
+    env_file = tmp_path / "env.yaml"
+    env_file.write_text("env_vars: {DLSPEC_RAY_TEST_MARK: from-the-user}\n")
+    args = mnist_args(
+        "--limit", "500",
+        "--submission-id", "issue13-conventions",
+        "--runtime-env", str(env_file),
+        "--out", str(tmp_path / "out"),
+        "--cluster-out", str(tmp_path / "on-the-cluster"),
+        "--json",
+    )  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    outcome = json.loads(captured.out)  # stdout is the JSON document and nothing else
+    assert outcome["job_id"] == "issue13-conventions"
+    assert outcome["address"] == job_head.dashboard_url and outcome["status"] == "SUCCEEDED"
+    assert outcome["exit_code"] == 0 and outcome["run_dir"] == str(tmp_path / "out")
+    assert outcome["summary"]["samples"] == 500
+    assert outcome["summary"] == json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert "top1" in captured.err  # the job's log went to stderr
+    with monkeypatch.context() as env:
+        env.delenv("RAY_ADDRESS")  # a client of this test's own: it would take RAY_ADDRESS
+        info = JobSubmissionClient(job_head.dashboard_url).get_job_info("issue13-conventions")
+    assert info.runtime_env["env_vars"]["DLSPEC_RAY_TEST_MARK"] == "from-the-user"
+    assert info.runtime_env["py_modules"]  # dlspec-ray's own code, uploaded beside it
+    # The id is taken now: asking for it again is refused before anything runs.
+    again = mnist_args("--submission-id", "issue13-conventions", "--no-wait")
+    assert main(again) == 2
+    assert "has a job of that id already" in capsys.readouterr().err
+
+
+def test_an_explicit_address_wins_over_the_environment(job_head, repo_cwd, tmp_path, capsys,
+                                                       monkeypatch):  # fmt: skip
+    """Ray's own client would take RAY_API_SERVER_ADDRESS over the address it is given."""
+    from ray.job_submission import JobSubmissionClient
+
+    monkeypatch.setenv("RAY_API_SERVER_ADDRESS", NOWHERE)
+    monkeypatch.setenv("RAY_ADDRESS", NOWHERE)
+    args = mnist_args(
+        "--limit", "200",
+        "--address", job_head.dashboard_url,
+        "--cluster-out", str(tmp_path / "on-the-cluster"),
+        "--no-wait",
+        "--json",
+    )  # fmt: skip
+    assert main(args) == 0
+    submitted = json.loads(capsys.readouterr().out)
+    assert submitted["status"] == "SUBMITTED" and submitted["address"] == job_head.dashboard_url
+    monkeypatch.delenv("RAY_API_SERVER_ADDRESS")  # this test's own client would obey them
+    monkeypatch.delenv("RAY_ADDRESS")
+    client = JobSubmissionClient(job_head.dashboard_url)
+    deadline = time.monotonic() + 600  # bounds a hung job only
+    while str(client.get_job_status(submitted["job_id"])) not in ("SUCCEEDED", "FAILED"):
+        assert time.monotonic() < deadline, "the job did not end within 600 s"
+        time.sleep(1)
+    assert str(client.get_job_status(submitted["job_id"])) == "SUCCEEDED"
+
+
+def test_a_dry_run_as_json_shows_the_merged_runtime_env(mnist_manifests, tmp_path, capsys):
+    env_file = tmp_path / "env.json"
+    env_file.write_text('{"pip": ["rich==13.0.0"], "env_vars": {"SECRET": "s3cr3t"}}')
+    args = [
+        "submit",
+        *mnist_manifests.run_args()[1:],
+        "--address", NOWHERE,
+        "--submission-id", "dry-1",
+        "--runtime-env", str(env_file),
+        "--install-packages",
+        "--dry-run",
+        "--json",
+    ]  # fmt: skip
+    assert main(args) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["submission_id"] == "dry-1"
+    assert shown["entrypoint"].startswith(
+        "python -m dlspec_ray.jobs --out '~/dlspec-ray-runs/dry-1' -- run "
+    )
+    # The software manifest's packages first, then the user's; secrets stay hidden.
+    assert shown["runtime_env"]["pip"] == ["onnxruntime==1.32.0", "rich==13.0.0"]
+    assert shown["runtime_env"]["env_vars"] == {"SECRET": "..."}
+    assert shown["plan"]["request"]["CPU"] == 1
+
+
 # (edit to make, extra arguments, what the message must say); none reaches a cluster.
 BAD_INPUT = [
     (None, ["--address", NOWHERE], r"--address http://127\.0\.0\.1:26999: cannot reach the Ray"),
@@ -148,6 +240,8 @@ BAD_INPUT = [
         ["--address", NOWHERE],
         r"(?s)has host setup commands.*1\. cpupower frequency-set -g performance",
     ),
+    (None, ["--address", NOWHERE, "--runtime-env", "no/such.yaml"], r"no/such\.yaml: cannot"),
+    (None, ["--address", NOWHERE, "--submission-id", "a b"], r"--submission-id 'a b': expected"),
 ]
 
 
@@ -162,6 +256,8 @@ BAD_INPUT = [
         "conflicting-framework-requirements",
         "conflicting-no-wait-and-out",
         "host-setup-not-allowed",
+        "missing-runtime-env",
+        "bad-submission-id",
     ],
 )
 def test_bad_input_is_refused_with_exit_code_2(
@@ -176,6 +272,23 @@ def test_bad_input_is_refused_with_exit_code_2(
     if edit is not None:
         mnist_manifests.edit(*edit)
     assert main(["submit", *mnist_manifests.run_args()[1:], *extra]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "match"),
+    [
+        ("RAY_API_SERVER_ADDRESS", r"RAY_API_SERVER_ADDRESS=127\.0\.0\.1:6379: expected the"),
+        ("RAY_ADDRESS", r"RAY_ADDRESS=127\.0\.0\.1:6379: expected the Ray job server's URL"),
+    ],
+)
+def test_a_gcs_address_in_the_environment_is_refused_by_name(
+    mnist_manifests, capsys, monkeypatch, variable, match
+):
+    monkeypatch.setenv(variable, "127.0.0.1:6379")
+    assert main(["submit", *mnist_manifests.run_args()[1:], "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert re.search(match, err), err
     assert "Traceback" not in err

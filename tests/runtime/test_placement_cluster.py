@@ -3,9 +3,11 @@ each task ran.
 
 One ray.cluster_utils.Cluster serves the module: four raylets on this machine advertising
 different resources (two x86-64 nodes, a node with a V100's gpu_arch:sm_70 and a GPU count,
-an aarch64 node; the GPU is only a count, the "aarch64" node is this x86-64 host). It runs in a
-child process (tools/ray_clusters.py; GCS port 26500, own temp dir, stopped by PID), and the
-evaluations run in driver subprocesses, as this process keeps its own Ray connection.
+an aarch64 node; the GPU is only a count, the "aarch64" node is this x86-64 host), each with
+the node labels `dlspec-ray node-resources --labels` would give it (dlspec/gpu-arch=none on
+the CPU nodes). It runs in a child process (tools/ray_clusters.py; GCS port 26500, own temp
+dir, stopped by PID), and the evaluations run in driver subprocesses, as this process keeps
+its own Ray connection.
 """
 
 from __future__ import annotations
@@ -18,23 +20,37 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from dlspec_ray.hardware.labels import node_labels
+
 REPO = Path(__file__).resolve().parents[2]
 GIB = 2**30
 
 
 @pytest.fixture(scope="module")
 def cluster(ray_clusters):
+    cpu_x86, cpu_arm, v100 = (
+        node_labels([], "x86_64"),
+        node_labels([], "aarch64"),
+        node_labels(["sm_70"], "x86_64"),
+    )
     nodes = [
-        {"name": "x86", "num_cpus": 1, "resources": {"cpu_arch:x86_64": 1}},
-        {"name": "x86b", "num_cpus": 1, "resources": {"cpu_arch:x86_64": 1}},
+        {"name": "x86", "num_cpus": 1, "resources": {"cpu_arch:x86_64": 1}, "labels": cpu_x86},
+        {"name": "x86b", "num_cpus": 1, "resources": {"cpu_arch:x86_64": 1}, "labels": cpu_x86},
         {
             "name": "v100",
             "num_cpus": 4,
             "num_gpus": 1,
             "memory": 17 * GIB,
             "resources": {"cpu_arch:x86_64": 1, "gpu_arch:sm_70": 1},
+            "labels": v100,
         },
-        {"name": "arm", "num_cpus": 4, "memory": 5 * GIB, "resources": {"cpu_arch:aarch64": 1}},
+        {
+            "name": "arm",
+            "num_cpus": 4,
+            "memory": 5 * GIB,
+            "resources": {"cpu_arch:aarch64": 1},
+            "labels": cpu_arm,
+        },
     ]
     started = ray_clusters.start_cluster(nodes, gcs_port=26500)
     yield started
@@ -72,6 +88,27 @@ def test_a_task_that_asks_for_sm_70_runs_only_on_that_node(cluster, tmp_path):
     assert summary["resources"]["gpu_arch:sm_70"] == 1
     assert summary["accuracy"]["top1"] == 0.983  # mnist-8 on the first 2,000 test images
     assert 0 < summary["first_result_s"] < sum(summary["phases_s"].values())
+
+
+def test_a_cpu_task_stays_off_the_gpu_node_even_when_it_has_free_cpus(cluster, tmp_path):
+    # By resources alone the V100 node fits this x86-64 CPU task, and it has the most free
+    # CPUs (4, against 1 on each CPU node): only its label keeps the task off it.
+    done = run_cli(cluster, tmp_path, "x86-64-cpu@1.0.0")
+    assert done.returncode == 0, done.stderr
+    cpu_nodes = {cluster.nodes["x86"], cluster.nodes["x86b"]}
+    rows = node_ids(tmp_path / "run")
+    assert rows and rows <= cpu_nodes and cluster.nodes["v100"] not in rows
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    # One host actor per CPU node: as many as the labelled CPU nodes hold, not the V100's 4.
+    assert sorted(summary["environment"]["nodes"]) == sorted(cpu_nodes)
+    assert summary["accuracy"]["top1"] == 0.983
+    # More actors than the CPU nodes hold are refused at once, though the V100 node's CPUs
+    # would take them: Ray would queue them forever behind the label selector.
+    refused = run_cli(cluster, tmp_path, "x86-64-cpu@1.0.0", "--actors", "3", out="three")
+    assert refused.returncode == 2, refused.stderr
+    assert "can hold at most 2 at once" in refused.stderr
+    assert "on nodes labelled dlspec/gpu-arch=none" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "three").exists()
 
 
 def test_pre_actors_sit_on_the_cpu_nodes_and_the_model_runs_on_the_gpu_node(

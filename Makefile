@@ -8,6 +8,10 @@ EFFNET_ONNX := assets/efficientnet-lite0/efficientnet-lite0.onnx
 OUT ?= runs/default
 # Wheels the tests install offline (scripts/test-prep.py fills it; kept across runs).
 WHEELHOUSE ?= $(HOME)/.cache/dlspec-ray/wheelhouse
+# dlspec-ray's own dependencies, for the test that installs the wheel into a fresh venv.
+PACKAGE_WHEELS ?= $(HOME)/.cache/dlspec-ray/package-wheels
+# `make run` needs the default task's framework only; `make test` installs every extra.
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: venv run test test-prep lint format bench bench-1m bench-driver soak fuzz clean
 
@@ -22,7 +26,13 @@ $(STAMP): pyproject.toml
 $(EFFNET_ONNX): $(STAMP) tools/export_efficientnet_lite0_onnx.py
 	$(BIN)/python tools/export_efficientnet_lite0_onnx.py --out $@
 
-run: venv
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -f $(STAMP) -a $(STAMP) -nt pyproject.toml || \
+		$(BIN)/python -m pip install -q -e '.[onnxruntime]'
+	touch $@
+
+run: $(RUN_STAMP)
 	$(BIN)/dlspec-ray run --model mnist-8@1.0.0 --dataset mnist-test@1.0.0 \
 		--software onnxruntime-cpu@1.0.0 --hardware x86-64-cpu@1.0.0 \
 		--reference mnist-8-onnxruntime-reference@1.0.0 --out $(OUT) --overwrite
@@ -31,7 +41,8 @@ run: venv
 # builds the framework images and fills the wheelhouse (scripts/test-prep.py); as root, also
 # bubblewrap, for the process sandbox's test (which skips, saying so, without it).
 test-prep: $(STAMP)
-	DLSPEC_RAY_WHEELHOUSE=$(WHEELHOUSE) scripts/with-dockerd.sh $(BIN)/python scripts/test-prep.py
+	DLSPEC_RAY_WHEELHOUSE=$(WHEELHOUSE) DLSPEC_RAY_PACKAGE_WHEELS=$(PACKAGE_WHEELS) \
+		scripts/with-dockerd.sh $(BIN)/python scripts/test-prep.py
 	command -v bwrap >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -q >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends bubblewrap >/dev/null; }
 
@@ -42,7 +53,7 @@ test: venv test-prep
 	# The suite runs in a private network namespace holding only loopback; inside it, a
 	# private Docker engine for the docker environment's tests, stopped by PID after. No
 	# package index can be reached there: pip uses the wheelhouse alone.
-	DLSPEC_RAY_WHEELHOUSE=$(WHEELHOUSE) PIP_NO_INDEX=1 \
+	DLSPEC_RAY_WHEELHOUSE=$(WHEELHOUSE) DLSPEC_RAY_PACKAGE_WHEELS=$(PACKAGE_WHEELS) PIP_NO_INDEX=1 \
 		scripts/in-private-net.sh scripts/with-dockerd.sh $(BIN)/python -m pytest -q
 
 lint:

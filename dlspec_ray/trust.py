@@ -6,7 +6,7 @@ node's ``NodeData`` actor, both Ray workers with the rights of the user who star
 they can read and write what that user can, and reach the network. So inline code is run
 only when its manifest lies in a trusted root, or the user says ``--trust``:
 
-- the project's own ``manifests/`` (what dlspec-ray ships);
+- the project's own ``manifests/`` and the copies a wheel ships (``dlspec_ray.examples``);
 - the folders in ``DLSPEC_RAY_TRUSTED_ROOTS`` (separated like ``PATH``);
 - manifests built in code (they have no file; the caller wrote them).
 
@@ -36,7 +36,9 @@ class UntrustedManifest(UsageError):
 
 
 def trusted_roots() -> list[Path]:
-    roots = [_PROJECT_MANIFESTS]
+    from dlspec_ray.spec.catalog import SHIPPED_MANIFESTS
+
+    roots = [_PROJECT_MANIFESTS, SHIPPED_MANIFESTS]
     roots += [Path(p) for p in os.environ.get(TRUSTED_ROOTS_ENV, "").split(os.pathsep) if p]
     return [r.expanduser().resolve() for r in roots]
 

@@ -13,7 +13,9 @@ when they are missing and starts the private engine):
   for this interpreter's Python and for the base image's, plus pip (image builds install
   with it). Inside the namespace, venvs install from it with ``--no-index``, and an
   image that has to be built again (a fresh engine data root, a changed agent) finds
-  its wheels there.
+  its wheels there;
+- with ``DLSPEC_RAY_PACKAGE_WHEELS=DIR``, the wheels of dlspec-ray's own dependencies and
+  its onnxruntime extra, from which a test installs the built wheel into a fresh venv.
 
 Usage: DLSPEC_RAY_WHEELHOUSE=DIR scripts/with-dockerd.sh .venv/bin/python scripts/test-prep.py
 """
@@ -27,6 +29,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SOFTWARE = REPO / "manifests" / "software"
+
+
+PACKAGE_WHEELS_ENV = "DLSPEC_RAY_PACKAGE_WHEELS"
 
 
 def main() -> int:
@@ -67,7 +72,26 @@ def main() -> int:
              *packages, "pip"],
             check=True,
         )  # fmt: skip
+    _package_wheels()
     return 0
+
+
+def _package_wheels() -> None:
+    """The wheels ``pip install 'dlspec-ray[onnxruntime]'`` needs, for the test that installs
+    the built wheel into a fresh venv with no index (tests/test_install.py)."""
+    import tomllib
+
+    folder = os.environ.get(PACKAGE_WHEELS_ENV)
+    if not folder:
+        return
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["onnxruntime"]]
+    print(f"test-prep: dlspec-ray's own wheels into {folder}", file=sys.stderr)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+         "--only-binary=:all:", "--dest", folder, *wanted, "setuptools", "pip"],
+        check=True,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Each module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 ``handle(args) -> int``, and is listed in ``COMMANDS``. Modules import their
 heavy dependencies inside ``handle`` so ``dlspec-ray --help`` stays fast.
+``common.py`` is not a subcommand: it holds the conventions they share (``--json``,
+notes on stderr, ``-q``, checked names).
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 __all__ = ["COMMANDS"]
 
 COMMANDS = (
+    "dlspec_ray.commands.init",
     "dlspec_ray.commands.validate",
+    "dlspec_ray.commands.manifests",
     "dlspec_ray.commands.run",
     "dlspec_ray.commands.env",
     "dlspec_ray.commands.images",
@@ -25,4 +29,5 @@ COMMANDS = (
     "dlspec_ray.commands.up",
     "dlspec_ray.commands.down",
     "dlspec_ray.commands.status",
+    "dlspec_ray.commands.completion",
 )

@@ -10,7 +10,7 @@ nothing says that a broken file may be the one meant.
 
 from __future__ import annotations
 
-__all__ = ["MANIFEST_PATH_ENV", "Catalog", "UnknownManifest"]
+__all__ = ["MANIFEST_PATH_ENV", "SHIPPED_MANIFESTS", "Catalog", "UnknownManifest"]
 
 import difflib
 import os
@@ -33,6 +33,8 @@ from dlspec_ray.spec.types import KINDS, Manifest
 from dlspec_ray.spec.versions import is_semver, semver_key
 
 MANIFEST_PATH_ENV = "DLSPEC_RAY_MANIFEST_PATH"
+# The manifests dlspec-ray ships: a link to the repository's manifests/, copies in a wheel.
+SHIPPED_MANIFESTS = Path(__file__).resolve().parents[1] / "examples" / "manifests"
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -54,8 +56,10 @@ def _warn(problem: Problem, skipped: bool = True) -> None:
 class Catalog:
     """The manifests under some root folders, indexed by id and ``name@version``."""
 
-    def __init__(self, roots: Sequence[str | Path]):
+    def __init__(self, roots: Sequence[str | Path], *, fallback: bool = False):
         self.roots: tuple[Path, ...] = tuple(_unique_paths(roots))
+        # Whether a ref no root holds may resolve to a manifest dlspec-ray ships.
+        self.fallback = fallback
         headers, problems = _index(self.roots)
         self.headers: tuple[ManifestHeader, ...] = tuple(headers)
         self._by_id: dict[str, list[ManifestHeader]] = defaultdict(list)
@@ -74,15 +78,22 @@ class Catalog:
             _warn(problem, skipped=False)
 
     @classmethod
+    def shipped(cls) -> Catalog | None:
+        """The manifests dlspec-ray ships (``dlspec_ray/examples``), or None without them."""
+        return cls([SHIPPED_MANIFESTS]) if SHIPPED_MANIFESTS.is_dir() else None
+
+    @classmethod
     def default(cls, extra_roots: Iterable[str | Path] = ()) -> Catalog:
-        """``./manifests`` (if present), the folders in $DLSPEC_RAY_MANIFEST_PATH, then extras."""
+        """``./manifests`` (if present), the folders in $DLSPEC_RAY_MANIFEST_PATH, then extras;
+        a ref none of them holds resolves to the manifest dlspec-ray ships, if any, so a
+        pip-installed tool runs the shipped tasks from any folder."""
         roots: list[Path] = []
         local = Path.cwd() / "manifests"
         if local.is_dir():
             roots.append(local)
         roots += [Path(p) for p in os.environ.get(MANIFEST_PATH_ENV, "").split(os.pathsep) if p]
         roots += [Path(p) for p in extra_roots]
-        return cls(roots)
+        return cls(roots, fallback=True)
 
     @property
     def manifests(self) -> tuple[Manifest, ...]:
@@ -110,7 +121,21 @@ class Catalog:
             candidates = [h for k in KINDS for h in self._by_ref.get((k, text), [])]
         else:
             candidates = self._latest(text, kind)
+        if not candidates and self.fallback:
+            # A ref no root holds: the shipped manifest of that ref, if there is one.
+            shipped = Catalog.shipped()
+            if shipped is not None and shipped.holds(text, kind):
+                return shipped.resolve(text, kind)
         return self._load(self._pick(text, kind, candidates))
+
+    def holds(self, ref: str, kind: str) -> bool:
+        """Whether a ``name@version``, bare name or id of ``kind`` is under the roots."""
+        text = ref.strip()
+        if _UUID.fullmatch(text):
+            return any(h.kind == kind for h in self._by_id.get(text.lower(), []))
+        if "@" in text:
+            return bool(self._by_ref.get((kind, text)))
+        return bool(self._latest(text, kind))
 
     def _load(self, header: ManifestHeader) -> Manifest:
         """The whole manifest ``header`` indexes; ManifestError if it does not validate."""

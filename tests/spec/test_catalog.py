@@ -317,3 +317,21 @@ def test_a_broken_file_in_a_root_warns_once_and_breaks_no_other_ref(
     assert len(err.splitlines()) == 1
     with pytest.raises((ManifestError, UnknownManifest)):
         catalog.resolve("test-net@1.0.0", "model")
+
+
+def test_a_ref_no_root_holds_falls_back_to_the_shipped_manifest(
+    write: Write, valid_texts: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlspec_ray.spec.catalog import SHIPPED_MANIFESTS
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(MANIFEST_PATH_ENV, raising=False)
+    shipped = Catalog.default().resolve("mnist-8@1.0.0", "model")
+    assert Path(shipped.path).is_relative_to(SHIPPED_MANIFESTS.resolve())
+    # A root that holds the ref comes first; a plain Catalog never falls back.
+    write("mine/model.yaml", valid_texts["model"])
+    own = Catalog.default(extra_roots=[tmp_path / "mine"])
+    name = own.of_kind("model")[0].ref
+    assert Path(own.resolve(name, "model").path).is_relative_to(tmp_path / "mine")
+    with pytest.raises(UnknownManifest, match=r"no model manifest matches 'mnist-8@1\.0\.0'"):
+        Catalog([tmp_path / "mine"]).resolve("mnist-8@1.0.0", "model")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "add_json_flag",
+    "add_roots_flag",
     "environment_name",
     "json_text",
     "near_match_hint",
@@ -39,6 +40,11 @@ def add_json_flag(parser: argparse.ArgumentParser, what: str) -> None:
         action="store_true",
         help=f"print {what} as JSON on stdout; messages go to stderr",
     )
+
+
+def add_roots_flag(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--roots DIR...``: more manifest folders for the catalog, as ``args.roots``."""
+    parser.add_argument("--roots", nargs="+", action="extend", default=[], metavar="DIR", help=help)
 
 
 def json_text(data: Any) -> str:

@@ -14,7 +14,7 @@ __all__ = ["HELP", "NAME", "add_arguments", "handle", "listing"]
 import argparse
 from typing import Any
 
-from dlspec_ray.commands.common import add_json_flag, print_json
+from dlspec_ray.commands.common import add_json_flag, add_roots_flag, print_json
 
 NAME = "manifests"
 HELP = "list the manifests refs resolve to: kind, name@version, id and file"
@@ -27,13 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "action", nargs="?", default="ls", choices=("ls",), help="what to do (default: ls)"
     )
     parser.add_argument("--kind", choices=KINDS, help="only manifests of this kind")
-    parser.add_argument(
-        "--roots",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="DIR",
-        help="more manifest folders, after ./manifests and $DLSPEC_RAY_MANIFEST_PATH",
+    add_roots_flag(
+        parser,
+        "more manifest folders, after ./manifests and $DLSPEC_RAY_MANIFEST_PATH",
     )
     add_json_flag(parser, "a list of {kind, ref, name, version, id, file}")
 

@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from dlspec_ray.commands.common import add_json_flag, note, print_json
+from dlspec_ray.commands.common import add_json_flag, add_roots_flag, note, print_json
 
 NAME = "validate"
 HELP = "check manifest and sweep files or folders, and that the manifests they name exist"
@@ -43,13 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="manifest or sweep files, or folders (searched for *.yaml and *.yml)",
     )
-    parser.add_argument(
-        "--roots",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="DIR",
-        help="more manifest folders where references may resolve (after PATHs, ./manifests "
+    add_roots_flag(
+        parser,
+        "more manifest folders where references may resolve (after PATHs, ./manifests "
         "and $DLSPEC_RAY_MANIFEST_PATH); put it after the PATHs",
     )
     add_json_flag(parser, "{valid, manifests, sweeps, problems, crossrefs_checked}")
